@@ -1,0 +1,143 @@
+"""Everything the workflow needs to know before it calls Rekognition, computed once and kept in state.
+
+Names and tokens are derived from the video and the execution so that every retry is idempotent:
+the same video version → the same Rekognition ClientRequestToken → the same JobId; the same execution →
+the same A2I human loop name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+
+
+class InvalidInput(Exception):  # noqa: N818 - the class name is the Step Functions error name
+    """The execution input does not name a video (bucket and key)."""
+
+
+class UnsupportedVideoType(Exception):  # noqa: N818
+    """The object's extension is not one Rekognition Video accepts."""
+
+
+class VideoNotFound(Exception):  # noqa: N818
+    """No such object (or version) in S3."""
+
+
+class VideoTooLarge(Exception):  # noqa: N818
+    """Bigger than the configured limit (Rekognition's own is 10 GB)."""
+
+
+class EmptyVideo(Exception):  # noqa: N818
+    """A zero-byte object: nothing to analyse."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    video_extensions: tuple[str, ...]
+    max_video_bytes: int
+    min_confidence: float
+    results_bucket: str
+    poll_min_seconds: int
+    poll_max_seconds: int
+    poll_bytes_per_second: int
+    poll_max_attempts: int
+    review_timeout_seconds: int
+    review_heartbeat_seconds: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Settings:
+        return cls(
+            video_extensions=tuple(e.strip().lower() for e in env.get("VIDEO_EXTENSIONS", ".mp4,.mov,.avi,.m4v").split(",") if e.strip()),
+            max_video_bytes=int(env.get("MAX_VIDEO_BYTES", str(10 * 1024**3))),
+            min_confidence=float(env.get("MIN_CONFIDENCE", "50")),
+            results_bucket=env["RESULTS_BUCKET"],
+            poll_min_seconds=int(env.get("POLL_MIN_SECONDS", "10")),
+            poll_max_seconds=int(env.get("POLL_MAX_SECONDS", "300")),
+            poll_bytes_per_second=int(env.get("POLL_BYTES_PER_SECOND", str(4 * 1024**2))),
+            poll_max_attempts=int(env.get("POLL_MAX_ATTEMPTS", "120")),
+            review_timeout_seconds=int(env.get("REVIEW_TIMEOUT_SECONDS", str(3 * 24 * 3600))),
+            review_heartbeat_seconds=int(env.get("REVIEW_HEARTBEAT_SECONDS", "3600")),
+        )
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    bucket: str
+    key: str
+    version_id: str  # "" when the bucket is not versioned
+
+    @classmethod
+    def from_input(cls, payload: object) -> VideoRef:
+        video = payload.get("video") if isinstance(payload, dict) else None
+        if not isinstance(video, dict):
+            raise InvalidInput('input must be {"video": {"bucket": ..., "key": ...}}')
+        bucket, key, version = video.get("bucket"), video.get("key"), video.get("versionId") or ""
+        if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+            raise InvalidInput(f"video.bucket and video.key must be non-empty strings, got {video!r:.300}")
+        if not isinstance(version, str):
+            raise InvalidInput("video.versionId must be a string")
+        return cls(bucket, key, version)
+
+
+def check_extension(video: VideoRef, settings: Settings) -> None:
+    extension = posixpath.splitext(video.key)[1].lower()
+    if extension not in settings.video_extensions:
+        raise UnsupportedVideoType(
+            f"s3://{video.bucket}/{video.key}: extension {extension or '(none)'!r} is not a supported video "
+            f"type ({', '.join(settings.video_extensions)})"
+        )
+
+
+def check_size(video: VideoRef, size: int, settings: Settings) -> None:
+    if size == 0:
+        raise EmptyVideo(f"s3://{video.bucket}/{video.key} is empty (0 bytes)")
+    if size > settings.max_video_bytes:
+        raise VideoTooLarge(
+            f"s3://{video.bucket}/{video.key} is {size} bytes; the limit is {settings.max_video_bytes} bytes"
+        )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def first_wait_seconds(size: int, settings: Settings) -> int:
+    """Size the first poll from what we know (bytes) so a long video does not cost many early polls."""
+    estimate = size // max(settings.poll_bytes_per_second, 1)
+    return int(min(max(estimate, settings.poll_min_seconds), settings.poll_max_seconds))
+
+
+def plan_job(video: VideoRef, size: int, etag: str, execution_name: str, execution_arn: str,
+             settings: Settings) -> dict:
+    identity = f"{video.bucket}/{video.key}/{video.version_id or etag}"
+    s3_object = {"Bucket": video.bucket, "Name": video.key}
+    if video.version_id:
+        s3_object["Version"] = video.version_id
+    return {
+        "video": {
+            "bucket": video.bucket,
+            "key": video.key,
+            "versionId": video.version_id,
+            "etag": etag,
+            "sizeBytes": size,
+            "name": posixpath.basename(video.key),
+            "uri": f"s3://{video.bucket}/{video.key}",
+            "s3Object": s3_object,
+        },
+        "clientRequestToken": _digest(identity)[:64],
+        "humanLoopName": f"vidmod-{_digest(execution_arn)[:40]}",
+        "minConfidence": settings.min_confidence,
+        "jobTag": "vidmod",
+        "poll": {
+            "waitSeconds": first_wait_seconds(size, settings),
+            "maxWaitSeconds": settings.poll_max_seconds,
+            "maxPolls": settings.poll_max_attempts,
+            "count": 0,
+        },
+        "review": {
+            "timeoutSeconds": settings.review_timeout_seconds,
+            "heartbeatSeconds": min(settings.review_heartbeat_seconds, settings.review_timeout_seconds),
+        },
+        "results": {"bucket": settings.results_bucket, "prefix": f"moderations/{execution_name}/"},
+    }

@@ -1,0 +1,173 @@
+"""complete_human_review: A2I status change → SendTaskSuccess / SendTaskFailure, duplicates ignored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import FIXTURES
+
+TABLE = "review-tasks"
+OUTPUT_KEY = "a2i-output/vidmod-review/2026/11/24/10/05/00/vidmod-abc123/output.json"
+SEGMENTS = [{"index": 0, "name": "Drugs & Tobacco", "category": "Drugs & Tobacco"},
+            {"index": 1, "name": "Weapons", "category": "Violence"}]
+
+
+def a2i_output(answer: dict, worker: str = "alice") -> dict:
+    return {
+        "flowDefinitionArn": "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/vidmod-review",
+        "humanLoopName": "vidmod-abc123",
+        "inputContent": {"segments": SEGMENTS},
+        "humanAnswers": [{
+            "acceptanceTime": "2026-11-24T10:01:00.000Z", "submissionTime": "2026-11-24T10:04:30.500Z",
+            "timeSpentInSeconds": 210.5, "workerId": worker,
+            "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "issuer": "https://cognito", "sub": "s-1"}},
+            "answerContent": answer,
+        }],
+    }
+
+
+APPROVE = {"decision-approve": {"value": True}, "decision-reject": {"value": False},
+           "seg-0-fp": {"value": True}, "seg-1-wrong": {"value": True}, "seg-1-category": "Gambling",
+           "comment": "toy gun"}
+
+
+class FakeSfn:
+    """Records what the Lambda sends; raises a chosen error code to mimic a used/expired token."""
+
+    def __init__(self, error_code: str | None = None):
+        self.calls: list[tuple[str, dict]] = []
+        self.error_code = error_code
+
+    def _call(self, name, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls.append((name, kwargs))
+        if self.error_code:
+            raise ClientError({"Error": {"Code": self.error_code, "Message": "gone"}}, name)
+
+    def send_task_success(self, **kw):
+        self._call("success", **kw)
+
+    def send_task_failure(self, **kw):
+        self._call("failure", **kw)
+
+
+@pytest.fixture
+def env(aws, monkeypatch, load_function):
+    monkeypatch.setenv("REVIEW_TASKS_TABLE", TABLE)
+    ddb, s3 = aws.client("dynamodb"), aws.client("s3")
+    ddb.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "humanLoopName", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "humanLoopName", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=TABLE, Item={"humanLoopName": {"S": "vidmod-abc123"}, "taskToken": {"S": "tok+/="},
+                                        "status": {"S": "PENDING"}})
+    s3.create_bucket(Bucket="results-bucket")
+    app = load_function("complete_human_review")
+    return app, ddb, s3
+
+
+def event(status: str) -> dict:
+    return json.loads((FIXTURES / f"a2i_status_{status}.json").read_text())
+
+
+def status_of(ddb) -> str:
+    return ddb.get_item(TableName=TABLE, Key={"humanLoopName": {"S": "vidmod-abc123"}})["Item"]["status"]["S"]
+
+
+def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, lambda_context, monkeypatch):
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
+    (name, kwargs), = sfn.calls
+    assert name == "success" and kwargs["taskToken"] == "tok+/="
+    output = json.loads(kwargs["output"])
+    assert output["decision"] == "APPROVE" and output["reviewer"] == "alice"
+    assert output["timeSpentInSeconds"] == 210.5 and output["submissionTime"] == "2026-11-24T10:04:30.500Z"
+    assert output["verdicts"] == [
+        {"index": 0, "label": "Drugs & Tobacco", "verdict": "false-positive", "category": ""},
+        {"index": 1, "label": "Weapons", "verdict": "wrong-category", "category": "Gambling"},
+    ]
+    assert output["comment"] == "toy gun"
+    assert status_of(ddb) == "DONE"
+
+
+@pytest.mark.parametrize(("status", "error", "cause"), [
+    ("failed", "HumanLoopFailed", "Expired: The human loop expired"),
+    ("stopped", "HumanLoopStopped", "Stopped: no reason given"),
+])
+def test_failed_or_stopped_loop_fails_the_task_with_the_reason(env, lambda_context, monkeypatch, status, error, cause):
+    app, ddb, _ = env
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    app.lambda_handler(event(status), lambda_context)
+    (name, kwargs), = sfn.calls
+    assert (name, kwargs["error"]) == ("failure", error)
+    assert kwargs["cause"].startswith(cause)
+    assert status_of(ddb) == "DONE"
+
+
+def test_duplicate_event_is_ignored_without_calling_step_functions(env, lambda_context, monkeypatch):
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    app.lambda_handler(event("completed"), lambda_context)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}
+    assert len(sfn.calls) == 1
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+def test_late_event_for_an_expired_token_is_logged_not_raised(env, lambda_context, monkeypatch, code):
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    monkeypatch.setattr(app, "sfn", FakeSfn(error_code=code))
+    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": code}
+    assert status_of(ddb) == "EXPIRED"
+
+
+def test_other_step_functions_errors_still_raise_so_eventbridge_retries(env, lambda_context, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    app, _, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    monkeypatch.setattr(app, "sfn", FakeSfn(error_code="ThrottlingException"))
+    with pytest.raises(ClientError):
+        app.lambda_handler(event("completed"), lambda_context)
+
+
+def test_unknown_loop_is_ignored(env, lambda_context, monkeypatch):
+    app, _, _ = env
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    other = event("completed")
+    other["detail"]["humanLoopName"] = "someone-elses-loop"
+    assert app.lambda_handler(other, lambda_context) == {"ignored": "unknown loop"}
+    assert sfn.calls == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"decision-approve": {"value": False}, "decision-reject": {"value": False}},
+    {"decision-approve": {"value": True}, "decision-reject": {"value": True}},
+    {},
+])
+def test_an_answer_without_exactly_one_decision_fails_the_task_instead_of_hanging(env, lambda_context, monkeypatch, answer):
+    app, _, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(answer)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "InvalidReviewOutput"}
+    assert sfn.calls[0][0] == "failure" and sfn.calls[0][1]["error"] == "InvalidReviewOutput"
+
+
+def test_split_panel_rejects(aws, load_function):
+    load_function("complete_human_review")
+    import a2i_output as parser
+
+    output = a2i_output(APPROVE)
+    reject = {"decision-approve": {"value": False}, "decision-reject": {"value": True}}
+    output["humanAnswers"].append(a2i_output(reject, worker="bob")["humanAnswers"][0])
+    result = parser.parse_output(output, "s3://x/y")
+    assert result.decision == "REJECT" and result.reviewer == "alice,bob"

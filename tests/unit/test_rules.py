@@ -1,0 +1,157 @@
+"""Rule engine: taxonomy placement, segment merging, thresholds and bands (table-driven)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def er(load_function):
+    load_function("evaluate_rules")
+    return sys.modules["rules"], sys.modules["segments"], sys.modules["taxonomy"]
+
+
+def det(name: str, parent: str, level: int, confidence: float, ts: int) -> dict:
+    return {"Timestamp": ts, "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level,
+                                                  "Confidence": confidence}}
+
+
+V7_TOP = ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing", "Swimwear or Underwear", "Violence",
+          "Visually Disturbing", "Rude Gestures", "Drugs & Tobacco", "Alcohol", "Gambling", "Hate Symbols"]
+
+
+def test_taxonomy_has_exactly_the_v7_top_level_categories(er):
+    _, _, taxonomy = er
+    assert sorted(taxonomy.load_taxonomy().categories) == sorted(V7_TOP)
+
+
+@pytest.mark.parametrize(
+    ("legacy", "old_level", "name", "parent", "category", "level"),
+    [
+        ("Alcoholic Beverages", 2, "Alcoholic Beverages", "Alcohol", "Alcohol", 2),
+        ("Drinking", 2, "Drinking", "Alcohol Use", "Alcohol", 3),
+        ("Barechested Male", 2, "Exposed Male Nipple", "Non-Explicit Nudity",
+         "Non-Explicit Nudity of Intimate parts and Kissing", 3),
+        ("Weapons", 2, "Weapons", "Violence", "Violence", 2),
+        ("Explicit Nudity", 1, "Explicit", "", "Explicit", 1),
+        ("Explicit Nudity", 2, "Explicit Nudity", "Explicit", "Explicit", 2),
+        ("Tobacco", 1, "Drugs & Tobacco", "", "Drugs & Tobacco", 1),
+    ],
+)
+def test_seed_and_pre_v7_labels_map_to_their_v7_place(er, legacy, old_level, name, parent, category, level):
+    _, _, taxonomy = er
+    place = taxonomy.load_taxonomy().place(legacy, level=old_level)
+    assert (place.name, place.parent_name, place.category, place.level) == (name, parent, category, level)
+
+
+def test_unknown_label_stays_visible_under_its_parent_category(er):
+    _, _, taxonomy = er
+    place = taxonomy.load_taxonomy().place("Brand New Label", "Graphic Violence")
+    assert (place.category, place.parent_name, place.level) == ("Violence", "Graphic Violence", 3)
+
+
+def test_consecutive_detections_merge_into_segments_and_gaps_split_them(er):
+    _, segments, taxonomy = er
+    detections = [det("Weapons", "Violence", 2, c, ts) for c, ts in [(70, 0), (90, 1000), (80, 2000), (75, 9000)]]
+    merged = segments.merge_segments(detections, taxonomy.load_taxonomy(), gap_millis=2000)
+    assert [(s.startMillis, s.endMillis, s.maxConfidence, s.detections) for s in merged] == [
+        (0, 2000, 90.0, 3), (9000, 9000, 75.0, 1)]
+
+
+def test_segments_aggregation_uses_start_and_end(er):
+    _, segments, taxonomy = er
+    detection = det("Gambling", "", 1, 88, 0) | {"StartTimestampMillis": 4000, "EndTimestampMillis": 7000}
+    (segment,) = segments.merge_segments([detection], taxonomy.load_taxonomy(), 2000)
+    assert (segment.startMillis, segment.endMillis) == (4000, 7000)
+
+
+def ruleset(er, **changes):
+    rules, _, taxonomy = er
+    data = json.loads(rules.DEFAULT_RULESET.read_text()) | changes
+    return rules.load_ruleset(json.dumps(data), taxonomy.load_taxonomy())
+
+
+# category / label, parent, level, confidence → outcome under the shipped rule set (read from the file,
+# so a policy change shows up here as a reviewed diff).
+CASES = [
+    ("Exposed Female Genitalia", "Explicit Nudity", 3, 95, "REJECT"),
+    ("Exposed Female Genitalia", "Explicit Nudity", 3, 60, "REVIEW"),
+    ("Exposed Female Genitalia", "Explicit Nudity", 3, 40, "APPROVE"),
+    ("Exposed Male Nipple", "Non-Explicit Nudity", 3, 75, "REVIEW"),
+    ("Female Swimwear or Underwear", "Swimwear or Underwear", 2, 80, "APPROVE"),
+    ("Female Swimwear or Underwear", "Swimwear or Underwear", 2, 90, "REVIEW"),
+    ("Weapons", "Violence", 2, 98, "REJECT"),
+    ("Weapons", "Violence", 2, 65, "REVIEW"),
+    ("Corpses", "Death and Emaciation", 3, 70, "REVIEW"),
+    ("Middle Finger", "Rude Gestures", 2, 80, "REVIEW"),
+    ("Pills", "Products", 3, 75, "REVIEW"),
+    ("Drinking", "Alcohol Use", 3, 85, "REVIEW"),
+    ("Alcoholic Beverages", "Alcohol", 2, 70, "APPROVE"),
+    ("Gambling", "", 1, 85, "REVIEW"),
+    ("Nazi Party", "Hate Symbols", 2, 95, "REJECT"),
+    ("Kissing on the Lips", "Non-Explicit Nudity of Intimate parts and Kissing", 2, 85, "APPROVE"),
+]
+
+
+@pytest.mark.parametrize(("name", "parent", "level", "confidence", "expected"), CASES)
+def test_each_v7_category_against_its_thresholds(er, name, parent, level, confidence, expected):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    policy = ruleset(er, coverage=[])
+    merged = segments.merge_segments([det(name, parent, level, confidence, 0)], tax, 2000)
+    decision = rules.decide(merged, policy, "rekognition-7.0", tax)
+    assert decision.outcome == expected
+    assert decision.ruleSetVersion == policy.version
+    if expected != "APPROVE":
+        assert decision.reasons[0].label == tax.place(name, parent).name
+        assert decision.reasons[0].band == expected.lower()
+
+
+def test_reject_wins_over_review_and_reasons_are_most_severe_first(er):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    merged = segments.merge_segments(
+        [det("Weapons", "Violence", 2, 70, 0), det("Nazi Party", "Hate Symbols", 2, 99, 5000)], tax, 2000)
+    decision = rules.decide(merged, ruleset(er, coverage=[]), "", tax)
+    assert decision.outcome == "REJECT"
+    assert [(r.label, r.band) for r in decision.reasons] == [("Nazi Party", "reject"), ("Weapons", "review")]
+
+
+def test_uncovered_categories_send_a_clean_local_result_to_review(er):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    decision = rules.decide([], ruleset(er), "vidmod-local-1 (nudenet+open-nsfw)", tax)
+    assert decision.outcome == "REVIEW"
+    assert "Violence" in decision.uncoveredCategories and "Explicit" not in decision.uncoveredCategories
+    assert {r.band for r in decision.reasons} == {"uncovered"}
+
+
+def test_uncovered_ignore_policy_approves_and_still_reports_what_was_not_checked(er):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    decision = rules.decide([], ruleset(er, uncovered="IGNORE"), "vidmod-local-1", tax)
+    assert decision.outcome == "APPROVE"
+    assert "Alcohol" in decision.uncoveredCategories
+
+
+def test_full_rekognition_covers_everything(er):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    assert rules.decide([], ruleset(er), "7.0", tax).outcome == "APPROVE"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"categories": {"Drugs": {"review": 50}}}, "not in taxonomy"),
+        ({"defaults": {"review": 80, "reject": 50}}, "below review threshold"),
+        ({"uncovered": "MAYBE"}, "uncovered"),
+        ({"labels": {"Weapons": {"review": 150}}}, "less than or equal to 100"),
+    ],
+)
+def test_bad_rule_sets_are_refused_with_a_specific_message(er, change, message):
+    with pytest.raises(ValueError, match=message):
+        ruleset(er, **change)
