@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 VERDICTS = {"tp": "true-positive", "fp": "false-positive", "wrong": "wrong-category"}
 
 
-class InvalidReviewOutput(Exception):  # noqa: N818 - the class name is the Step Functions error name
+class InvalidReviewOutput(Exception):
     """The output does not carry exactly one overall decision."""
 
 
@@ -27,11 +27,11 @@ class SegmentVerdict:
 class ReviewResult:
     decision: str
     reviewer: str
-    humanLoopName: str  # noqa: N815
-    outputS3Uri: str  # noqa: N815
-    acceptanceTime: str  # noqa: N815
-    submissionTime: str  # noqa: N815
-    timeSpentInSeconds: float  # noqa: N815
+    humanLoopName: str
+    outputS3Uri: str
+    acceptanceTime: str
+    submissionTime: str
+    timeSpentInSeconds: float
     verdicts: list[SegmentVerdict] = field(default_factory=list)
     comment: str = ""
     reviewers: list[dict] = field(default_factory=list)
@@ -72,14 +72,16 @@ def parse_output(output: dict, output_s3_uri: str) -> ReviewResult:
     reviewers = []
     for answer in answers:
         content = answer.get("answerContent") or {}
-        reviewers.append({
-            "workerId": answer.get("workerId", ""),
-            "decision": overall_decision(content),
-            "acceptanceTime": answer.get("acceptanceTime", ""),
-            "submissionTime": answer.get("submissionTime", ""),
-            "timeSpentInSeconds": float(answer.get("timeSpentInSeconds", 0.0)),
-            "identity": (answer.get("workerMetadata") or {}).get("identityData", {}),
-        })
+        reviewers.append(
+            {
+                "workerId": answer.get("workerId", ""),
+                "decision": overall_decision(content),
+                "acceptanceTime": answer.get("acceptanceTime", ""),
+                "submissionTime": answer.get("submissionTime", ""),
+                "timeSpentInSeconds": float(answer.get("timeSpentInSeconds", 0.0)),
+                "identity": (answer.get("workerMetadata") or {}).get("identityData", {}),
+            }
+        )
     decision = "REJECT" if any(r["decision"] == "REJECT" for r in reviewers) else "APPROVE"
     last = answers[-1]
     content = last.get("answerContent") or {}

@@ -57,8 +57,7 @@ def lambda_handler(event: dict, context) -> dict:
     decision = decide(segments, ruleset, model_version, taxonomy)
 
     body = json.dumps(
-        {"ruleSetVersion": ruleset.version, "modelVersion": model_version,
-         "segments": [s.to_dict() for s in segments]},
+        {"ruleSetVersion": ruleset.version, "modelVersion": model_version, "segments": [s.to_dict() for s in segments]},
         sort_keys=True,
     ).encode()
     segments_key = f"{results['prefix']}segments.json"

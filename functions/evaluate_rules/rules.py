@@ -44,7 +44,7 @@ class Coverage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    modelVersionPrefix: str = Field(min_length=1)  # noqa: N815
+    modelVersionPrefix: str = Field(min_length=1)
     covered: list[str]
     note: str = ""
 
@@ -54,7 +54,7 @@ class RuleSet(BaseModel):
 
     version: str = Field(min_length=1, max_length=64)
     description: str = ""
-    mergeGapMillis: int = Field(default=2000, ge=0)  # noqa: N815
+    mergeGapMillis: int = Field(default=2000, ge=0)
     defaults: Thresholds
     categories: dict[str, Thresholds] = {}
     labels: dict[str, Thresholds] = {}
@@ -96,7 +96,7 @@ class Reason:
     category: str
     label: str
     band: str  # "reject" | "review" | "uncovered"
-    maxConfidence: float | None = None  # noqa: N815
+    maxConfidence: float | None = None
     threshold: float | None = None
     segments: int = 0
 
@@ -104,9 +104,9 @@ class Reason:
 @dataclass
 class Decision:
     outcome: Outcome
-    ruleSetVersion: str  # noqa: N815
+    ruleSetVersion: str
     reasons: list[Reason] = field(default_factory=list)
-    uncoveredCategories: list[str] = field(default_factory=list)  # noqa: N815
+    uncoveredCategories: list[str] = field(default_factory=list)
 
 
 _BAND_RANK = {"reject": 0, "review": 1, "uncovered": 2}
@@ -141,9 +141,7 @@ def decide(segments: list[Segment], ruleset: RuleSet, model_version: str, taxono
     uncovered = ruleset.uncovered_categories(model_version, taxonomy)
     if any(r.band == "reject" for r in reasons):
         outcome = Outcome.REJECT
-    elif reasons:
-        outcome = Outcome.REVIEW
-    elif uncovered and ruleset.uncovered == "REVIEW":
+    elif reasons or (uncovered and ruleset.uncovered == "REVIEW"):
         outcome = Outcome.REVIEW
     else:
         outcome = Outcome.APPROVE

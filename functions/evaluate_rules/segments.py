@@ -16,12 +16,12 @@ from taxonomy import Taxonomy
 @dataclass
 class Segment:
     name: str
-    parentName: str  # noqa: N815 - the shape reviewers and A2I templates read
+    parentName: str
     category: str
-    taxonomyLevel: int  # noqa: N815
-    startMillis: int  # noqa: N815
-    endMillis: int  # noqa: N815
-    maxConfidence: float  # noqa: N815
+    taxonomyLevel: int
+    startMillis: int
+    endMillis: int
+    maxConfidence: float
     detections: int
 
     def to_dict(self) -> dict:
@@ -57,8 +57,9 @@ def merge_segments(detections: Iterable[dict], taxonomy: Taxonomy, gap_millis: i
                 current.maxConfidence = max(current.maxConfidence, confidence)
                 current.detections += 1
                 continue
-            current = Segment(place.name, place.parent_name, place.category, place.level, start, end,
-                              round(confidence, 3), 1)
+            current = Segment(
+                place.name, place.parent_name, place.category, place.level, start, end, round(confidence, 3), 1
+            )
             segments.append(current)
     segments.sort(key=lambda s: (s.startMillis, s.taxonomyLevel, s.name))
     return segments

@@ -22,8 +22,12 @@ def build_input_content(video: dict, decision: dict, segments: list[dict], durat
         "decision": {
             "ruleSetVersion": decision["ruleSetVersion"],
             "reasons": [
-                {"category": r["category"], "label": r["label"], "band": r["band"],
-                 "maxConfidence": r.get("maxConfidence")}
+                {
+                    "category": r["category"],
+                    "label": r["label"],
+                    "band": r["band"],
+                    "maxConfidence": r.get("maxConfidence"),
+                }
                 for r in decision.get("reasons", [])
             ],
         },

@@ -96,10 +96,12 @@ def create_moderation():
         raise BadRequestError(f"s3://{bucket}/{key} does not exist" + (f" (version {version})" if version else ""))
     ctx = app.current_event.request_context
     principal = ctx.authorizer.iam.user_arn if ctx.authorizer and ctx.authorizer.iam else "unknown"
-    result = start(video, {"type": "api", "id": ctx.request_id, "principal": principal or "unknown",
-                           "receivedAt": now()})
-    return Response(status_code=200 if result["duplicate"] else 202, content_type="application/json",
-                    body=json.dumps(result))
+    result = start(
+        video, {"type": "api", "id": ctx.request_id, "principal": principal or "unknown", "receivedAt": now()}
+    )
+    return Response(
+        status_code=200 if result["duplicate"] else 202, content_type="application/json", body=json.dumps(result)
+    )
 
 
 @app.get("/moderations/<name>")
@@ -117,9 +119,14 @@ def get_moderation(name: str):
         ExpressionAttributeValues={":v": {"S": f"s3://{video.get('bucket')}/{video.get('key')}"}, ":n": {"S": name}},
     ).get("Items", [])
     decision = {k: next(iter(v.values())) for k, v in items[0].items()} if items else None
-    return {"executionName": name, "status": described["status"], "startDate": described["startDate"].isoformat(),
-            "stopDate": described["stopDate"].isoformat() if described.get("stopDate") else None,
-            "video": video, "decision": decision}
+    return {
+        "executionName": name,
+        "status": described["status"],
+        "startDate": described["startDate"].isoformat(),
+        "stopDate": described["stopDate"].isoformat() if described.get("stopDate") else None,
+        "video": video,
+        "decision": decision,
+    }
 
 
 def on_upload(event: dict) -> dict:
@@ -129,8 +136,12 @@ def on_upload(event: dict) -> dict:
     if video is None:
         logger.warning("uploaded object no longer exists; nothing to moderate", extra={"key": raw_key})
         return {"ignored": "object missing"}
-    trigger = {"type": "s3-upload", "id": event.get("id", ""), "principal": detail.get("requester", "unknown"),
-               "receivedAt": event.get("time") or now()}
+    trigger = {
+        "type": "s3-upload",
+        "id": event.get("id", ""),
+        "principal": detail.get("requester", "unknown"),
+        "receivedAt": event.get("time") or now(),
+    }
     return start(video, trigger)
 
 

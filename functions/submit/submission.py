@@ -42,7 +42,9 @@ def parse_s3_uri(uri: object, allowed_buckets: set[str]) -> tuple[str, str]:
         raise BadRequest('"video" must be an S3 URI like s3://bucket/path/video.mp4')
     bucket, key = match["bucket"], match["key"]
     if bucket not in allowed_buckets:
-        raise BadRequest(f"bucket {bucket!r} is not a media bucket of this deployment ({', '.join(sorted(allowed_buckets))})")
+        raise BadRequest(
+            f"bucket {bucket!r} is not a media bucket of this deployment ({', '.join(sorted(allowed_buckets))})"
+        )
     return bucket, key
 
 

@@ -12,23 +12,23 @@ import posixpath
 from dataclasses import dataclass
 
 
-class InvalidInput(Exception):  # noqa: N818 - the class name is the Step Functions error name
+class InvalidInput(Exception):
     """The execution input does not name a video (bucket and key)."""
 
 
-class UnsupportedVideoType(Exception):  # noqa: N818
+class UnsupportedVideoType(Exception):
     """The object's extension is not one Rekognition Video accepts."""
 
 
-class VideoNotFound(Exception):  # noqa: N818
+class VideoNotFound(Exception):
     """No such object (or version) in S3."""
 
 
-class VideoTooLarge(Exception):  # noqa: N818
+class VideoTooLarge(Exception):
     """Bigger than the configured limit (Rekognition's own is 10 GB)."""
 
 
-class EmptyVideo(Exception):  # noqa: N818
+class EmptyVideo(Exception):
     """A zero-byte object: nothing to analyse."""
 
 
@@ -48,7 +48,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
         return cls(
-            video_extensions=tuple(e.strip().lower() for e in env.get("VIDEO_EXTENSIONS", ".mp4,.mov,.avi,.m4v").split(",") if e.strip()),
+            video_extensions=tuple(
+                e.strip().lower() for e in env.get("VIDEO_EXTENSIONS", ".mp4,.mov,.avi,.m4v").split(",") if e.strip()
+            ),
             max_video_bytes=int(env.get("MAX_VIDEO_BYTES", str(10 * 1024**3))),
             min_confidence=float(env.get("MIN_CONFIDENCE", "50")),
             results_bucket=env["RESULTS_BUCKET"],
@@ -108,8 +110,9 @@ def first_wait_seconds(size: int, settings: Settings) -> int:
     return int(min(max(estimate, settings.poll_min_seconds), settings.poll_max_seconds))
 
 
-def plan_job(video: VideoRef, size: int, etag: str, execution_name: str, execution_arn: str,
-             settings: Settings) -> dict:
+def plan_job(
+    video: VideoRef, size: int, etag: str, execution_name: str, execution_arn: str, settings: Settings
+) -> dict:
     identity = f"{video.bucket}/{video.key}/{video.version_id or etag}"
     s3_object = {"Bucket": video.bucket, "Name": video.key}
     if video.version_id:

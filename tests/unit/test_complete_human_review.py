@@ -9,8 +9,10 @@ from conftest import FIXTURES
 
 TABLE = "review-tasks"
 OUTPUT_KEY = "a2i-output/vidmod-review/2026/11/24/10/05/00/vidmod-abc123/output.json"
-SEGMENTS = [{"index": 0, "name": "Drugs & Tobacco", "category": "Drugs & Tobacco"},
-            {"index": 1, "name": "Weapons", "category": "Violence"}]
+SEGMENTS = [
+    {"index": 0, "name": "Drugs & Tobacco", "category": "Drugs & Tobacco"},
+    {"index": 1, "name": "Weapons", "category": "Violence"},
+]
 
 
 def a2i_output(answer: dict, worker: str = "alice") -> dict:
@@ -18,18 +20,29 @@ def a2i_output(answer: dict, worker: str = "alice") -> dict:
         "flowDefinitionArn": "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/vidmod-review",
         "humanLoopName": "vidmod-abc123",
         "inputContent": {"segments": SEGMENTS},
-        "humanAnswers": [{
-            "acceptanceTime": "2026-11-24T10:01:00.000Z", "submissionTime": "2026-11-24T10:04:30.500Z",
-            "timeSpentInSeconds": 210.5, "workerId": worker,
-            "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "issuer": "https://cognito", "sub": "s-1"}},
-            "answerContent": answer,
-        }],
+        "humanAnswers": [
+            {
+                "acceptanceTime": "2026-11-24T10:01:00.000Z",
+                "submissionTime": "2026-11-24T10:04:30.500Z",
+                "timeSpentInSeconds": 210.5,
+                "workerId": worker,
+                "workerMetadata": {
+                    "identityData": {"identityProviderType": "Cognito", "issuer": "https://cognito", "sub": "s-1"}
+                },
+                "answerContent": answer,
+            }
+        ],
     }
 
 
-APPROVE = {"decision-approve": {"value": True}, "decision-reject": {"value": False},
-           "seg-0-fp": {"value": True}, "seg-1-wrong": {"value": True}, "seg-1-category": "Gambling",
-           "comment": "toy gun"}
+APPROVE = {
+    "decision-approve": {"value": True},
+    "decision-reject": {"value": False},
+    "seg-0-fp": {"value": True},
+    "seg-1-wrong": {"value": True},
+    "seg-1-category": "Gambling",
+    "comment": "toy gun",
+}
 
 
 class FakeSfn:
@@ -57,11 +70,16 @@ class FakeSfn:
 def env(aws, monkeypatch, load_function):
     monkeypatch.setenv("REVIEW_TASKS_TABLE", TABLE)
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
-    ddb.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "humanLoopName", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "humanLoopName", "AttributeType": "S"}],
-                     BillingMode="PAY_PER_REQUEST")
-    ddb.put_item(TableName=TABLE, Item={"humanLoopName": {"S": "vidmod-abc123"}, "taskToken": {"S": "tok+/="},
-                                        "status": {"S": "PENDING"}})
+    ddb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "humanLoopName", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "humanLoopName", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(
+        TableName=TABLE,
+        Item={"humanLoopName": {"S": "vidmod-abc123"}, "taskToken": {"S": "tok+/="}, "status": {"S": "PENDING"}},
+    )
     s3.create_bucket(Bucket="results-bucket")
     app = load_function("complete_human_review")
     return app, ddb, s3
@@ -81,7 +99,7 @@ def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, 
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
     assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
-    (name, kwargs), = sfn.calls
+    ((name, kwargs),) = sfn.calls
     assert name == "success" and kwargs["taskToken"] == "tok+/="
     output = json.loads(kwargs["output"])
     assert output["decision"] == "APPROVE" and output["reviewer"] == "alice"
@@ -94,23 +112,26 @@ def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, 
     assert status_of(ddb) == "DONE"
 
 
-@pytest.mark.parametrize(("status", "error", "cause"), [
-    ("failed", "HumanLoopFailed", "Expired: The human loop expired"),
-    ("stopped", "HumanLoopStopped", "Stopped: no reason given"),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "cause"),
+    [
+        ("failed", "HumanLoopFailed", "Expired: The human loop expired"),
+        ("stopped", "HumanLoopStopped", "Stopped: no reason given"),
+    ],
+)
 def test_failed_or_stopped_loop_fails_the_task_with_the_reason(env, lambda_context, monkeypatch, status, error, cause):
     app, ddb, _ = env
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
     app.lambda_handler(event(status), lambda_context)
-    (name, kwargs), = sfn.calls
+    ((name, kwargs),) = sfn.calls
     assert (name, kwargs["error"]) == ("failure", error)
     assert kwargs["cause"].startswith(cause)
     assert status_of(ddb) == "DONE"
 
 
 def test_duplicate_event_is_ignored_without_calling_step_functions(env, lambda_context, monkeypatch):
-    app, ddb, s3 = env
+    app, _, s3 = env
     s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
@@ -148,12 +169,17 @@ def test_unknown_loop_is_ignored(env, lambda_context, monkeypatch):
     assert sfn.calls == []
 
 
-@pytest.mark.parametrize("answer", [
-    {"decision-approve": {"value": False}, "decision-reject": {"value": False}},
-    {"decision-approve": {"value": True}, "decision-reject": {"value": True}},
-    {},
-])
-def test_an_answer_without_exactly_one_decision_fails_the_task_instead_of_hanging(env, lambda_context, monkeypatch, answer):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"decision-approve": {"value": False}, "decision-reject": {"value": False}},
+        {"decision-approve": {"value": True}, "decision-reject": {"value": True}},
+        {},
+    ],
+)
+def test_an_answer_without_exactly_one_decision_fails_the_task_instead_of_hanging(
+    env, lambda_context, monkeypatch, answer
+):
     app, _, s3 = env
     s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(answer)))
     sfn = FakeSfn()

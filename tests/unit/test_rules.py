@@ -15,12 +15,24 @@ def er(load_function):
 
 
 def det(name: str, parent: str, level: int, confidence: float, ts: int) -> dict:
-    return {"Timestamp": ts, "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level,
-                                                  "Confidence": confidence}}
+    return {
+        "Timestamp": ts,
+        "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level, "Confidence": confidence},
+    }
 
 
-V7_TOP = ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing", "Swimwear or Underwear", "Violence",
-          "Visually Disturbing", "Rude Gestures", "Drugs & Tobacco", "Alcohol", "Gambling", "Hate Symbols"]
+V7_TOP = [
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Swimwear or Underwear",
+    "Violence",
+    "Visually Disturbing",
+    "Rude Gestures",
+    "Drugs & Tobacco",
+    "Alcohol",
+    "Gambling",
+    "Hate Symbols",
+]
 
 
 def test_taxonomy_has_exactly_the_v7_top_level_categories(er):
@@ -33,8 +45,14 @@ def test_taxonomy_has_exactly_the_v7_top_level_categories(er):
     [
         ("Alcoholic Beverages", 2, "Alcoholic Beverages", "Alcohol", "Alcohol", 2),
         ("Drinking", 2, "Drinking", "Alcohol Use", "Alcohol", 3),
-        ("Barechested Male", 2, "Exposed Male Nipple", "Non-Explicit Nudity",
-         "Non-Explicit Nudity of Intimate parts and Kissing", 3),
+        (
+            "Barechested Male",
+            2,
+            "Exposed Male Nipple",
+            "Non-Explicit Nudity",
+            "Non-Explicit Nudity of Intimate parts and Kissing",
+            3,
+        ),
         ("Weapons", 2, "Weapons", "Violence", "Violence", 2),
         ("Explicit Nudity", 1, "Explicit", "", "Explicit", 1),
         ("Explicit Nudity", 2, "Explicit Nudity", "Explicit", "Explicit", 2),
@@ -58,7 +76,9 @@ def test_consecutive_detections_merge_into_segments_and_gaps_split_them(er):
     detections = [det("Weapons", "Violence", 2, c, ts) for c, ts in [(70, 0), (90, 1000), (80, 2000), (75, 9000)]]
     merged = segments.merge_segments(detections, taxonomy.load_taxonomy(), gap_millis=2000)
     assert [(s.startMillis, s.endMillis, s.maxConfidence, s.detections) for s in merged] == [
-        (0, 2000, 90.0, 3), (9000, 9000, 75.0, 1)]
+        (0, 2000, 90.0, 3),
+        (9000, 9000, 75.0, 1),
+    ]
 
 
 def test_segments_aggregation_uses_start_and_end(er):
@@ -114,7 +134,8 @@ def test_reject_wins_over_review_and_reasons_are_most_severe_first(er):
     rules, segments, taxonomy = er
     tax = taxonomy.load_taxonomy()
     merged = segments.merge_segments(
-        [det("Weapons", "Violence", 2, 70, 0), det("Nazi Party", "Hate Symbols", 2, 99, 5000)], tax, 2000)
+        [det("Weapons", "Violence", 2, 70, 0), det("Nazi Party", "Hate Symbols", 2, 99, 5000)], tax, 2000
+    )
     decision = rules.decide(merged, ruleset(er, coverage=[]), "", tax)
     assert decision.outcome == "REJECT"
     assert [(r.label, r.band) for r in decision.reasons] == [("Nazi Party", "reject"), ("Weapons", "review")]

@@ -15,13 +15,21 @@ def env(aws, monkeypatch, load_function):
     s3, sfn = aws.client("s3"), aws.client("stepfunctions")
     s3.create_bucket(Bucket="media-bucket")
     s3.put_bucket_versioning(Bucket="media-bucket", VersioningConfiguration={"Status": "Enabled"})
-    arn = sfn.create_state_machine(name="vidmod", definition=DEFINITION,
-                                   roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    arn = sfn.create_state_machine(name="vidmod", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/sfn")[
+        "stateMachineArn"
+    ]
     aws.client("dynamodb").create_table(
-        TableName="decisions", BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "videoUri", "KeyType": "HASH"}, {"AttributeName": "executionName", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "videoUri", "AttributeType": "S"},
-                              {"AttributeName": "executionName", "AttributeType": "S"}])
+        TableName="decisions",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "videoUri", "KeyType": "HASH"},
+            {"AttributeName": "executionName", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "videoUri", "AttributeType": "S"},
+            {"AttributeName": "executionName", "AttributeType": "S"},
+        ],
+    )
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     monkeypatch.setenv("MEDIA_BUCKETS", "media-bucket")
     monkeypatch.setenv("DECISIONS_TABLE", "decisions")
@@ -36,11 +44,17 @@ def upload_event(key: str) -> dict:
 
 def api_event(method: str, path: str, body: object = None) -> dict:
     return {
-        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "1.2.3.4"}, "requestId": "req-9",
-                           "stage": "$default",
-                           "authorizer": {"iam": {"userArn": "arn:aws:iam::123456789012:user/ops"}}},
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
+            "requestId": "req-9",
+            "stage": "$default",
+            "authorizer": {"iam": {"userArn": "arn:aws:iam::123456789012:user/ops"}},
+        },
         "body": None if body is None else (body if isinstance(body, str) else json.dumps(body)),
         "isBase64Encoded": False,
     }
@@ -79,7 +93,9 @@ def test_upload_event_for_a_deleted_object_starts_nothing(env, lambda_context):
 def test_api_post_starts_and_get_reports_status(env, lambda_context):
     app, s3, _, _ = env
     s3.put_object(Bucket="media-bucket", Key="v.mp4", Body=b"1")
-    response = app.lambda_handler(api_event("POST", "/moderations", {"video": "s3://media-bucket/v.mp4"}), lambda_context)
+    response = app.lambda_handler(
+        api_event("POST", "/moderations", {"video": "s3://media-bucket/v.mp4"}), lambda_context
+    )
     assert response["statusCode"] == 202
     created = json.loads(response["body"])
     again = app.lambda_handler(api_event("POST", "/moderations", {"video": "s3://media-bucket/v.mp4"}), lambda_context)
@@ -90,14 +106,17 @@ def test_api_post_starts_and_get_reports_status(env, lambda_context):
     assert body["video"]["key"] == "v.mp4" and body["decision"] is None
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("not json", "not valid JSON"),
-    ([1, 2], "JSON object"),
-    ({"video": "https://example.com/v.mp4"}, "S3 URI"),
-    ({"video": "s3://other-bucket/v.mp4"}, "not a media bucket"),
-    ({"video": "s3://media-bucket/missing.mp4"}, "does not exist"),
-    ({"video": "s3://media-bucket/v.mp4", "versionId": 7}, "versionId"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ([1, 2], "JSON object"),
+        ({"video": "https://example.com/v.mp4"}, "S3 URI"),
+        ({"video": "s3://other-bucket/v.mp4"}, "not a media bucket"),
+        ({"video": "s3://media-bucket/missing.mp4"}, "does not exist"),
+        ({"video": "s3://media-bucket/v.mp4", "versionId": 7}, "versionId"),
+    ],
+)
 def test_api_bad_requests_get_400_with_a_specific_message(env, lambda_context, body, message):
     app, _, _, _ = env
     response = app.lambda_handler(api_event("POST", "/moderations", body), lambda_context)

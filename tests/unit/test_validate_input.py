@@ -46,17 +46,28 @@ def test_a_new_version_of_the_same_key_gets_a_new_rekognition_token(app, lambda_
     s3.put_object(Bucket="media", Key="a.mp4", Body=b"1")
     first = run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})
     s3.put_object(Bucket="media", Key="a.mp4", Body=b"2")
-    assert run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["clientRequestToken"] != first["clientRequestToken"]
+    assert (
+        run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["clientRequestToken"]
+        != first["clientRequestToken"]
+    )
 
 
-@pytest.mark.parametrize(("video", "body", "error", "message"), [
-    ({"bucket": "media", "key": "notes.txt"}, b"hello", "UnsupportedVideoType", "'.txt' is not a supported video type"),
-    ({"bucket": "media", "key": "missing.mp4"}, None, "VideoNotFound", "does not exist"),
-    ({"bucket": "media", "key": "big.mp4"}, b"x" * 1001, "VideoTooLarge", "1001 bytes; the limit is 1000"),
-    ({"bucket": "media", "key": "empty.mov"}, b"", "EmptyVideo", "empty"),
-    ({"bucket": "", "key": "a.mp4"}, None, "InvalidInput", "non-empty strings"),
-    ("s3://media/a.mp4", None, "InvalidInput", "must be"),
-])
+@pytest.mark.parametrize(
+    ("video", "body", "error", "message"),
+    [
+        (
+            {"bucket": "media", "key": "notes.txt"},
+            b"hello",
+            "UnsupportedVideoType",
+            "'.txt' is not a supported video type",
+        ),
+        ({"bucket": "media", "key": "missing.mp4"}, None, "VideoNotFound", "does not exist"),
+        ({"bucket": "media", "key": "big.mp4"}, b"x" * 1001, "VideoTooLarge", "1001 bytes; the limit is 1000"),
+        ({"bucket": "media", "key": "empty.mov"}, b"", "EmptyVideo", "empty"),
+        ({"bucket": "", "key": "a.mp4"}, None, "InvalidInput", "non-empty strings"),
+        ("s3://media/a.mp4", None, "InvalidInput", "must be"),
+    ],
+)
 def test_bad_input_fails_with_a_named_error(app, lambda_context, video, body, error, message):
     _, s3 = app
     if body is not None:
