@@ -41,12 +41,15 @@ def allow_statements(template: dict):
 def _documents(policy):
     if isinstance(policy, dict) and "Statement" in policy:
         yield policy
+    elif isinstance(policy, dict) and "PolicyDocument" in policy:  # AWS::IAM::Role inline policies
+        yield policy["PolicyDocument"]
     elif isinstance(policy, dict) and "Fn::If" in policy:
         for branch in policy["Fn::If"][1:]:
             yield from _documents(branch)
 
 
 def test_no_statement_grants_wildcard_actions(template):
+    assert any(logical_id == "A2IFlowDefinitionRole" for logical_id, _ in allow_statements(template))
     offenders = []
     for logical_id, statement in allow_statements(template):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
