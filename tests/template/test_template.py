@@ -13,7 +13,8 @@ import pytest
 from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[2]
-SAM = os.environ.get("SAM_CLI") or shutil.which("sam")
+LOCAL_SAM = ROOT / ".venv-sam" / "bin" / "sam"
+SAM = os.environ.get("SAM_CLI") or (str(LOCAL_SAM) if LOCAL_SAM.exists() else shutil.which("sam"))
 
 
 @pytest.fixture(scope="module")
