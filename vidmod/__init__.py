@@ -1,0 +1,1 @@
+"""vidmod: video content moderation with a human in the loop (local tooling and CLI)."""

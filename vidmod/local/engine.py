@@ -1,0 +1,111 @@
+"""What moto's Step Functions engine does not do, added in one place (pinned to moto 5.2.5).
+
+moto runs ASL for real (``execute_state_machine``), but:
+1. Lambda invocation needs Docker: ``LambdaFunction._invoke_lambda`` is replaced by a subprocess running
+   the real handler from ``functions/`` (``vidmod.local.lambda_runner``) with the template's environment,
+   the local endpoint, the function's timeout, and Lambda's error shape.
+2. The context object's ``$$.Execution.StartTime`` is a ``datetime`` (AWS gives an ISO-8601 string), which
+   breaks any state that puts it in a payload: it is converted to the string AWS would give.
+3. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
+   MOTO_PORT to itself so Rekognition and A2I calls reach the local implementations.
+``tests/local/test_engine.py`` fails loudly if a moto upgrade changes any of the patched internals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import moto
+from moto.awslambda.models import LambdaFunction
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.backend import execution_worker
+
+MOTO_VERSION = "5.2.5"
+if version("moto") != MOTO_VERSION:  # pragma: no cover - the guard itself
+    raise ImportError(f"vidmod.local.engine patches moto {MOTO_VERSION} internals; found moto {moto.__version__}")
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    name: str
+    arn: str
+    code_dir: str
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+
+
+REGISTRY: dict[str, LocalFunction] = {}
+SETTINGS = {"endpoint_url": "", "region": "us-east-1"}
+
+
+def register(function: LocalFunction) -> None:
+    REGISTRY[function.name] = function
+
+
+def invoke(function: LocalFunction, event: object) -> tuple[object, bool, str]:
+    """Run the handler in a fresh subprocess; returns (result or Lambda error dict, errored, logs)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
+    env.update(function.environment)
+    env.update({
+        "AWS_ENDPOINT_URL": SETTINGS["endpoint_url"], "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": SETTINGS["region"], "AWS_DEFAULT_REGION": SETTINGS["region"],
+        "AWS_LAMBDA_FUNCTION_NAME": function.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout), "VIDMOD_FUNCTION_ARN": function.arn,
+        "POWERTOOLS_DEV": "false", "PYTHONUNBUFFERED": "1",
+    })
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "vidmod.local.lambda_runner", function.code_dir, function.handler],
+            input=json.dumps(event), capture_output=True, text=True, env=env, timeout=function.timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        logs = (expired.stderr or b"").decode() if isinstance(expired.stderr, bytes) else (expired.stderr or "")
+        return ({"errorType": "Sandbox.Timedout",
+                 "errorMessage": f"Task timed out after {function.timeout:.2f} seconds"}, True, logs)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        return ({"errorType": "Runtime.ExitError",
+                 "errorMessage": f"handler process exited with {done.returncode}: {done.stderr[-2000:]}"},
+                True, done.stderr)
+    outcome = json.loads(lines[-1])
+    if outcome["ok"]:
+        return outcome["result"], False, done.stderr
+    return outcome["error"], True, done.stderr
+
+
+def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
+    function = REGISTRY.get(self.function_name)
+    if function is None:
+        error = {"errorType": "ResourceNotFoundException", "errorMessage": f"{self.function_name} is not local code"}
+        return json.dumps(error), True, ""
+    payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
+    result, errored, logs = invoke(function, payload)
+    return json.dumps(result), errored, logs
+
+
+_original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
+
+
+def _evaluation_environment(self):
+    environment = _original_environment(self)
+    execution = environment.states.context_object.context_object_data["Execution"]
+    start = execution.get("StartTime")
+    if start is not None and not isinstance(start, str):
+        execution["StartTime"] = start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return environment
+
+
+def install(endpoint_url: str, region: str = "us-east-1") -> None:
+    """Apply the patches (idempotent) and point engine and handlers at the local endpoint."""
+    SETTINGS.update(endpoint_url=endpoint_url, region=region)
+    os.environ["MOTO_PORT"] = endpoint_url.rsplit(":", 1)[-1]
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment

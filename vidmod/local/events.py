@@ -1,0 +1,119 @@
+"""Local EventBridge: the template's rules, matched with moto's real event-pattern matcher.
+
+Events come from the A2I runtime and the workflow (PutEvents through the gateway) and from S3 (moto's
+"Object Created" notification, hooked here). Matching targets (Lambda functions) run asynchronously,
+like EventBridge deliveries; every event is appended to ``events.jsonl`` in the state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from moto.events.models import EventPattern
+
+Deliver = Callable[[str, dict], None]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRouter:
+    def __init__(self, deliver: Deliver, log_path: Path | None = None, region: str = "us-east-1",
+                 account: str = "123456789012"):
+        self._deliver = deliver
+        self._rules: list[tuple[str, EventPattern, str]] = []
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
+        self._log_path = log_path
+        self._lock = threading.Lock()
+        self.region, self.account = region, account
+        self.delivered: list[tuple[str, dict]] = []
+
+    def add_rule(self, name: str, pattern: dict, function_name: str) -> None:
+        self._rules.append((name, EventPattern.load(json.dumps(pattern)), function_name))
+
+    def matching(self, event: dict) -> list[tuple[str, str]]:
+        return [(name, function) for name, pattern, function in self._rules if pattern.matches_event(event)]
+
+    def publish(self, event: dict) -> str:
+        """Route one full EventBridge event (with id/time/account) to every matching rule's target."""
+        event.setdefault("version", "0")
+        event.setdefault("id", str(uuid.uuid4()))
+        event.setdefault("time", now_iso())
+        event.setdefault("account", self.account)
+        event.setdefault("region", self.region)
+        event.setdefault("resources", [])
+        targets = self.matching(event)
+        self._log(event, [name for name, _ in targets])
+        for _, function in targets:
+            self.delivered.append((function, event))
+            self._pool.submit(self._deliver, function, event)
+        return event["id"]
+
+    def put_events(self, entries: list[dict]) -> dict:
+        """The PutEvents API: entries in, EventIds out."""
+        results = []
+        for entry in entries:
+            try:
+                detail = json.loads(entry.get("Detail") or "{}")
+            except json.JSONDecodeError:
+                results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is not valid JSON"})
+                continue
+            event = {"detail-type": entry.get("DetailType", ""), "source": entry.get("Source", ""),
+                     "resources": entry.get("Resources", []), "detail": detail}
+            if entry.get("Time"):
+                event["time"] = str(entry["Time"])
+            results.append({"EventId": self.publish(event)})
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+    def _log(self, event: dict, rules: list[str]) -> None:
+        if self._log_path is None:
+            return
+        with self._lock, self._log_path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps({"event": event, "matchedRules": rules}, default=str) + "\n")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def s3_object_created_event(bucket: str, region: str, key: str, size: int, etag: str, version_id: str | None,
+                            reason: str = "PutObject") -> dict:
+    """The shape S3 sends to EventBridge for "Object Created"."""
+    detail = {"version": "0", "bucket": {"name": bucket},
+              "object": {"key": key, "size": size, "etag": etag, "sequencer": uuid.uuid4().hex[:18].upper()},
+              "request-id": uuid.uuid4().hex[:16].upper(), "requester": "123456789012",
+              "source-ip-address": "127.0.0.1", "reason": reason}
+    if version_id and version_id != "null":
+        detail["object"]["version-id"] = version_id
+    return {"detail-type": "Object Created", "source": "aws.s3", "region": region,
+            "resources": [f"arn:aws:s3:::{bucket}"], "detail": detail}
+
+
+def hook_s3_notifications(router: EventRouter, eventbridge_buckets: set[str]) -> None:
+    """Send S3 "Object Created" events for the template's EventBridge-enabled buckets through the router.
+
+    moto drops an empty ``EventBridgeConfiguration`` when parsing the bucket notification XML, so the
+    buckets are named here (from the template) rather than read back from moto.
+    """
+    from moto.s3 import notifications
+
+    original = getattr(notifications.send_event, "__wrapped__", notifications.send_event)
+
+    def send_event(account_id, event_name, bucket, key) -> None:
+        original(account_id, event_name, bucket, key)
+        name = str(getattr(event_name, "value", event_name))  # e.g. "s3:ObjectCreated:Put"
+        if bucket.name not in eventbridge_buckets or "ObjectCreated" not in name:
+            return
+        reason = {"Put": "PutObject", "Post": "PostObject", "Copy": "CopyObject",
+                  "CompleteMultipartUpload": "CompleteMultipartUpload"}.get(name.split(":")[-1], "PutObject")
+        router.publish(s3_object_created_event(bucket.name, bucket.region_name, key.name, key.size,
+                                               key.etag.replace('"', ""), key.version_id, reason))
+
+    send_event.__wrapped__ = original
+    notifications.send_event = send_event

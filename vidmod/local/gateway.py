@@ -1,0 +1,69 @@
+"""One local AWS endpoint on 127.0.0.1: moto for most services, the project's own services for the rest.
+
+| request                                  | served by                                   |
+| ---------------------------------------- | ------------------------------------------- |
+| ``X-Amz-Target: RekognitionService.*``   | the local detector (or a scripted stand-in) |
+| path ``/human-loops...``                 | the local A2I runtime                       |
+| ``X-Amz-Target: AWSEvents.PutEvents``    | the event router (template rules)           |
+| everything else                          | moto's server application                   |
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from vidmod.local.events import EventRouter
+
+WSGIApp = Callable
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """No access log on stderr: the CLI shows progress instead."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+class Gateway:
+    def __init__(self, router: EventRouter, rekognition: WSGIApp | None = None, a2i: WSGIApp | None = None):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.router = router
+        self.rekognition = rekognition
+        self.a2i = a2i
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        path = environ.get("PATH_INFO", "")
+        if target.startswith("RekognitionService.") and self.rekognition is not None:
+            return self.rekognition(environ, start_response)
+        if path.startswith("/human-loops") and self.a2i is not None:
+            return self.a2i(environ, start_response)
+        if target == "AWSEvents.PutEvents":
+            return self._put_events(environ, start_response)
+        return self.moto(environ, start_response)
+
+    def _put_events(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        response = json.dumps(self.router.put_events(body.get("Entries", []))).encode()
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(response)))])
+        return [response]
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = make_server(host, port, self, threaded=True, request_handler=QuietRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="vidmod-gateway", daemon=True)
+        self._thread.start()
+        return f"http://{host}:{self._server.server_port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,171 @@
+"""Start the embedded stack: one local endpoint, the template's resources deployed on it, event wiring.
+
+``LocalStack`` is what ``vidmod local up``, ``vidmod demo`` and the workflow tests use. Resources come from
+template.yaml (see ``vidmod.local.template``); the engine patches from ``vidmod.local.engine``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from vidmod.local import engine
+from vidmod.local.events import EventRouter, hook_s3_notifications
+from vidmod.local.gateway import Gateway
+from vidmod.local.template import ACCOUNT, REGION, LocalResources, read_resources
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW_DEFINITION_NAME = "vidmod-local-review"
+FLOW_DEFINITION_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:flow-definition/{FLOW_DEFINITION_NAME}"
+# Local defaults that keep a laptop run snappy; every one is a template parameter, overridable.
+LOCAL_PARAMETERS = {"FlowDefinitionArn": FLOW_DEFINITION_ARN, "PollMinSeconds": "2", "PollMaxSeconds": "10"}
+
+
+@dataclass
+class StackOptions:
+    root: Path = ROOT
+    state_dir: Path = Path(".vidmod")
+    stack_name: str = "vidmod"
+    host: str = "127.0.0.1"
+    port: int = 0
+    parameters: dict[str, str] = field(default_factory=dict)
+    schedule_scale: float = 1.0  # Schedule events fire every (rate × scale) seconds locally
+    rekognition: Callable | None = None  # WSGI app; default: the local detector
+    a2i_runtime: object | None = None  # default: vidmod.a2i.runtime.HumanLoopRuntime
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None):
+        self.options = options or StackOptions()
+        self.options.state_dir = Path(self.options.state_dir).resolve()
+        self.resources: LocalResources = read_resources(
+            self.options.root, self.options.stack_name, LOCAL_PARAMETERS | self.options.parameters
+        )
+        self.router = EventRouter(self._deliver, self.options.state_dir / "events.jsonl")
+        self.gateway = Gateway(self.router)
+        self.endpoint_url = ""
+        self.detector = None
+        self.a2i = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        self.endpoint_url = self.gateway.start(self.options.host, self.options.port)
+        engine.install(self.endpoint_url, REGION)
+        hook_s3_notifications(self.router, {b['name'] for b in self.resources.buckets.values() if b['eventbridge']})
+        self.gateway.rekognition = self.options.rekognition or self._local_detector()
+        self.a2i = self.options.a2i_runtime or self._local_a2i()
+        self.gateway.a2i = self.a2i.wsgi_app
+        self.deploy()
+        for schedule in self.resources.schedules:
+            self._every(schedule["seconds"] * self.options.schedule_scale, schedule["function"])
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for closable in (self.detector, self.a2i):
+            if closable is not None and hasattr(closable, "close"):
+                closable.close()
+        self.router.close()
+        self.gateway.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ services
+    def _local_detector(self):
+        from vidmod.detector.service import ContentModerationService
+
+        self.detector = ContentModerationService(
+            self.endpoint_url, self.options.state_dir,
+            max_video_bytes=int(self.resources.parameters["MaxVideoBytes"]),
+        )
+        return self.detector.wsgi_app
+
+    def _local_a2i(self):
+        from vidmod.a2i.runtime import HumanLoopRuntime
+
+        output = f"s3://{self.resources.bucket_name('ResultsBucket')}/a2i-output"
+        return HumanLoopRuntime(self.endpoint_url, self.options.state_dir, {FLOW_DEFINITION_ARN: output})
+
+    # ------------------------------------------------------------------ clients
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
+                            aws_access_key_id="local", aws_secret_access_key="local",
+                            config=Config(retries={"max_attempts": 2}))
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.resources.state_machine["arn"]
+
+    @property
+    def media_bucket(self) -> str:
+        return self.resources.bucket_name("MediaBucket")
+
+    @property
+    def decisions_table(self) -> str:
+        return self.resources.tables["DecisionsTable"]["TableName"]
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(self) -> None:
+        s3, ddb, lam, sfn, iam = (self.client(s) for s in ("s3", "dynamodb", "lambda", "stepfunctions", "iam"))
+        role = iam.create_role(RoleName=f"{self.options.stack_name}-local",
+                               AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+        for bucket in self.resources.buckets.values():
+            s3.create_bucket(Bucket=bucket["name"])
+            if bucket["versioned"]:
+                s3.put_bucket_versioning(Bucket=bucket["name"], VersioningConfiguration={"Status": "Enabled"})
+            if bucket["eventbridge"]:
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}})
+        for table in self.resources.tables.values():
+            ddb.create_table(**table)
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            archive.writestr("README.txt", "code runs from functions/ via vidmod.local.lambda_runner")
+        for spec in self.resources.functions.values():
+            lam.create_function(FunctionName=spec.name, Runtime="python3.13", Role=role["Role"]["Arn"],
+                                Handler=spec.handler, Code={"ZipFile": package.getvalue()}, Timeout=spec.timeout,
+                                MemorySize=spec.memory, Environment={"Variables": spec.environment})
+            engine.register(engine.LocalFunction(spec.name, spec.arn, str(spec.code_dir), spec.handler,
+                                                 spec.timeout, spec.memory, spec.environment))
+        machine = self.resources.state_machine
+        sfn.create_state_machine(name=machine["name"], definition=machine["definition"],
+                                 roleArn=role["Role"]["Arn"], type="STANDARD")
+        for rule in self.resources.rules:
+            self.router.add_rule(rule["name"], rule["pattern"], rule["function"])
+
+    # ------------------------------------------------------------------ invocation
+    def invoke(self, function_name: str, event: dict) -> tuple[object, bool]:
+        spec = engine.REGISTRY[function_name]
+        result, errored, _ = engine.invoke(spec, event)
+        return result, errored
+
+    def _deliver(self, function_name: str, event: dict) -> None:
+        """EventBridge → Lambda: retried a few times on error, as EventBridge's retry policy would."""
+        for _ in range(3):
+            _, errored = self.invoke(function_name, event)
+            if not errored:
+                return
+
+    def _every(self, seconds: float, function_name: str) -> None:
+        def tick() -> None:
+            while not self._stop.wait(seconds):
+                self.invoke(function_name, {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+
+        thread = threading.Thread(target=tick, name=f"schedule-{function_name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
