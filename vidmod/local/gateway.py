@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
@@ -30,6 +31,17 @@ class QuietRequestHandler(MotoRequestHandler):
         pass
 
 
+def _with_request_id(start_response):
+    """AWS answers carry a request id; the engine's error handling reads it from every error response."""
+
+    def start(status, headers, exc_info=None):
+        if not any(name.lower() == "x-amzn-requestid" for name, _ in headers):
+            headers = [*headers, ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return start_response(status, headers, exc_info)
+
+    return start
+
+
 class Gateway:
     def __init__(self, router: EventRouter, rekognition: WSGIApp | None = None, a2i: WSGIApp | None = None):
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -43,9 +55,9 @@ class Gateway:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         path = environ.get("PATH_INFO", "")
         if target.startswith("RekognitionService.") and self.rekognition is not None:
-            return self.rekognition(environ, start_response)
+            return self.rekognition(environ, _with_request_id(start_response))
         if path.startswith("/human-loops") and self.a2i is not None:
-            return self.a2i(environ, start_response)
+            return self.a2i(environ, _with_request_id(start_response))
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
         return self.moto(environ, start_response)

@@ -8,6 +8,7 @@ with NextToken exactly as GetContentModeration pages). Same JSON 1.1 wire format
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 import uuid
@@ -31,7 +32,10 @@ def detection(name: str, parent: str, level: int, confidence: float, timestamp: 
 
 
 class ScriptedRekognition:
-    def __init__(self):
+    """Serves scripted keys; anything else (unscripted video or job) goes to ``fallback`` if given."""
+
+    def __init__(self, fallback=None):
+        self.fallback = fallback
         self.scripts: dict[str, Script] = {}
         self.jobs: dict[str, dict] = {}
         self.calls: list[tuple[str, dict]] = []
@@ -76,9 +80,18 @@ class ScriptedRekognition:
             response["StatusMessage"] = script.status_message
         return 200, response
 
+    def _scripted(self, operation: str, params: dict) -> bool:
+        if operation == "StartContentModeration":
+            return params.get("Video", {}).get("S3Object", {}).get("Name") in self.scripts
+        return params.get("JobId") in self.jobs
+
     def __call__(self, environ, start_response):
         operation = environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
-        params = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        params = json.loads(raw or b"{}")
+        if self.fallback is not None and not self._scripted(operation, params):
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return self.fallback(environ, start_response)
         with self._lock:
             self.calls.append((operation, params))
             handler = {"StartContentModeration": self._start, "GetContentModeration": self._get}.get(operation)

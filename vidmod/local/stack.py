@@ -73,6 +73,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        if getattr(self, "_portal", None) is not None:
+            self._portal.should_exit = True
         for closable in (self.detector, self.a2i):
             if closable is not None and hasattr(closable, "close"):
                 closable.close()
@@ -101,6 +103,32 @@ class LocalStack:
         output = f"s3://{self.resources.bucket_name('ResultsBucket')}/a2i-output"
         return HumanLoopRuntime(self.endpoint_url, self.options.state_dir, {FLOW_DEFINITION_ARN: output})
 
+    def start_portal(self, port: int = 0) -> str:
+        """Serve the reviewer portal (renders ui/) on 127.0.0.1; returns its URL."""
+        import time
+
+        import uvicorn
+
+        from vidmod.portal.app import create_app
+
+        routes = []
+        try:
+            from vidmod.audit.web import audit_routes
+        except ImportError:
+            audit_routes = None
+        if audit_routes is not None:
+            routes = audit_routes(self.endpoint_url, self.state_machine_arn, self.decisions_table)
+        app = create_app(self.a2i, self.endpoint_url, self.options.root / "ui" / "moderation-review.liquid.html",
+                         extra_routes=routes)
+        server = uvicorn.Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="vidmod-portal", daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        self._portal = server
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://{self.options.host}:{bound}/"
+
     # ------------------------------------------------------------------ clients
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
@@ -121,6 +149,10 @@ class LocalStack:
 
     # ------------------------------------------------------------------ deploy
     def deploy(self) -> None:
+        import urllib.request
+
+        # A fresh account: moto's state is process-wide, so a previous stack in this process is wiped first.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
         s3, ddb, lam, sfn, iam = (self.client(s) for s in ("s3", "dynamodb", "lambda", "stepfunctions", "iam"))
         role = iam.create_role(RoleName=f"{self.options.stack_name}-local",
                                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))

@@ -1,0 +1,196 @@
+"""Scenario tests: the real workflow definition, template and handlers on the local engine.
+
+Each asserts on the execution history and the recorded decision, not only on the final status.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidmod.local.events import s3_object_created_event
+from vidmod.local.scripted import Script, detection
+
+pytestmark = pytest.mark.workflow
+
+WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)
+HATE = detection("Nazi Party", "Hate Symbols", 2, 99.0, 4000)
+
+
+def failed_event(history: list[dict], state_error: str) -> bool:
+    return any(next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("error") == state_error
+               for e in history)
+
+
+def test_clean_video_is_approved_by_rules(workflow):
+    workflow.scripted.script("clean.mp4", Script(labels=[]))
+    workflow.upload("clean.mp4")
+    arn = workflow.execution_for("clean.mp4")
+    result = workflow.wait(arn)
+    assert result["status"] == "SUCCEEDED"
+    output = json.loads(result["output"])
+    assert (output["decision"], output["source"]) == ("APPROVE", "rules")
+    states = workflow.states(arn)
+    assert states[:3] == ["ValidateInput", "StartModeration", "WaitForModeration"]
+    assert "HumanReview" not in states and states[-1] == "Done"
+    record = workflow.decision(arn)
+    assert record["decision"] == "APPROVE" and record["executionArn"] == arn and len(record["recordSha256"]) == 64
+    tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key="clean.mp4")["TagSet"]
+    assert {"Key": "vidmod-decision", "Value": "APPROVE"} in tags
+    published = [e for _, e in [(None, json.loads(line)["event"]) for line in
+                                (workflow.stack.options.state_dir / "events.jsonl").read_text().splitlines()]
+                 if e["detail-type"] == "vidmod.decision" and e["detail"]["executionArn"] == arn]
+    assert published and published[0]["detail"]["decision"] == "APPROVE"
+
+
+def test_hate_symbol_is_rejected_with_its_reason(workflow):
+    workflow.scripted.script("rally.mp4", Script(labels=[WEAPON, HATE]))
+    workflow.upload("rally.mp4")
+    arn = workflow.execution_for("rally.mp4")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    record = workflow.decision(arn)
+    assert (record["decision"], record["source"]) == ("REJECT", "rules")
+    reasons = json.loads(record["reasons"])
+    assert reasons[0]["label"] == "Nazi Party" and reasons[0]["band"] == "reject"
+    assert record["ruleSetVersion"] and record["modelVersion"] == "7.0"
+
+
+@pytest.mark.parametrize(("verdict", "expected_tag"), [("APPROVE", "APPROVE"), ("REJECT", "REJECT")])
+def test_review_then_reviewer_decides(workflow, verdict, expected_tag):
+    key = f"borderline-{verdict.lower()}.mp4"
+    workflow.scripted.script(key, Script(labels=[WEAPON]))
+    workflow.upload(key)
+    arn = workflow.execution_for(key)
+    loop = workflow.wait_for_review(arn)
+    workflow.review(loop, verdict, reviewer="alice", **{"seg-0-tp": {"value": True}, "comment": "checked"})
+    result = workflow.wait(arn)
+    assert result["status"] == "SUCCEEDED"
+    record = workflow.decision(arn)
+    assert (record["decision"], record["source"], record["reviewer"]) == (verdict, "human", "alice")
+    detail = json.loads(record["detail"])
+    assert detail["verdicts"] == [{"index": 0, "label": "Weapons", "verdict": "true-positive", "category": ""}]
+    assert detail["outputS3Uri"].endswith(f"/{loop}/output.json")
+    assert "HumanReview" in workflow.states(arn) and "DecidedByHuman" in workflow.states(arn)
+    tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key=key)["TagSet"]
+    assert {"Key": "vidmod-decision", "Value": expected_tag} in tags
+
+
+def test_failed_rekognition_job_fails_with_its_status_message(workflow):
+    workflow.scripted.script("broken.mp4", Script(status="FAILED", status_message="Unsupported codec: prores"))
+    workflow.upload("broken.mp4")
+    arn = workflow.execution_for("broken.mp4")
+    result = workflow.wait(arn)
+    assert result["status"] == "FAILED" and result["error"] == "ModerationJobFailed"
+    assert "Unsupported codec: prores" in result["cause"]
+    record = workflow.decision(arn)
+    assert record["decision"] == "FAILED" and "Unsupported codec" in record["detail"]
+
+
+def test_throttled_start_is_retried_then_succeeds(workflow):
+    workflow.scripted.script("busy.mp4", Script(labels=[], throttle_starts=2))
+    workflow.upload("busy.mp4")
+    arn = workflow.execution_for("busy.mp4")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    starts = [p for op, p in workflow.scripted.calls if op == "StartContentModeration" and p["Video"]["S3Object"]["Name"] == "busy.mp4"]
+    assert len(starts) == 3
+    history = workflow.history(arn)
+    assert failed_event(history, "rekognition.ThrottlingException") or failed_event(history, "Rekognition.ThrottlingException")
+    assert workflow.decision(arn)["decision"] == "APPROVE"
+
+
+def test_every_result_page_is_read(workflow):
+    labels = [detection("Weapons", "Violence", 2, 55.0, i * 500) for i in range(250)]
+    workflow.scripted.script("long.mp4", Script(labels=labels, model_version="7.0"))
+    workflow.upload("long.mp4")
+    arn = workflow.execution_for("long.mp4")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    assert workflow.states(arn).count("StoreLabelsPage") == 3
+    assert workflow.states(arn).count("FetchNextLabelsPage") == 2
+    # 250 detections of 55 % Weapons stay below the 60 % review threshold: approve, having read them all.
+    exited = [e for e in workflow.history(arn) if e.get("stateExitedEventDetails", {}).get("name") == "EvaluateRules"]
+    assert json.loads(exited[0]["stateExitedEventDetails"]["output"])["decision"]["detections"] == 250
+
+
+def test_results_larger_than_the_state_payload_limit_stay_in_s3(workflow):
+    padding = [{"Confidence": 99.0, "Name": "Animated"}, {"Confidence": 98.0, "Name": "Illustrated"}]
+    labels = [detection("Weapons", "Violence", 2, 50.0 + (i % 40), i * 100) | {"ContentTypes": padding}
+              for i in range(1600)]
+    assert len(json.dumps(labels)) > 256 * 1024
+    workflow.scripted.script("huge.mp4", Script(labels=labels))
+    workflow.upload("huge.mp4")
+    arn = workflow.execution_for("huge.mp4")
+    loop = workflow.wait_for_review(arn, timeout=240)
+    largest_state = max(len(next(v for k, v in e.items() if k.endswith("EventDetails")).get("output", "") or "")
+                        for e in workflow.history(arn) if any(k.endswith("EventDetails") for k in e))
+    assert largest_state < 256 * 1024
+    content = json.loads(workflow.stack.a2i.describe(loop)["HumanLoopInput"]["InputContent"]) \
+        if "HumanLoopInput" in workflow.stack.a2i.describe(loop) else None
+    workflow.review(loop, "REJECT")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    assert workflow.decision(arn)["decision"] == "REJECT"
+    if content is not None:
+        assert len(content["segments"]) <= 200
+
+
+def test_a2i_loop_failed_or_stopped_fails_the_execution_with_the_reason(workflow):
+    for key, action, error in [("expired.mp4", "fail", "HumanLoopFailed"), ("withdrawn.mp4", "stop", "HumanLoopStopped")]:
+        workflow.scripted.script(key, Script(labels=[WEAPON]))
+        workflow.upload(key)
+        arn = workflow.execution_for(key)
+        loop = workflow.wait_for_review(arn)
+        if action == "fail":
+            workflow.stack.a2i.fail(loop, "Expired", "No worker picked the task up in time")
+        else:
+            workflow.stack.a2i.stop(loop)
+        result = workflow.wait(arn)
+        assert (result["status"], result["error"]) == ("FAILED", error)
+        assert workflow.decision(arn)["decision"] == "FAILED"
+
+
+def test_duplicate_s3_event_starts_one_execution(workflow):
+    workflow.scripted.script("twice.mp4", Script(labels=[]))
+    version = workflow.upload("twice.mp4")
+    arn = workflow.execution_for("twice.mp4")
+    head = workflow.s3.head_object(Bucket=workflow.stack.media_bucket, Key="twice.mp4")
+    duplicate = s3_object_created_event(workflow.stack.media_bucket, "us-east-1", "twice.mp4",
+                                        head["ContentLength"], head["ETag"].strip('"'), version)
+    workflow.stack.router.publish(duplicate)
+    workflow.wait(arn)
+    import time
+
+    time.sleep(3)  # the duplicate's delivery runs asynchronously, as EventBridge's would
+    assert workflow.executions_for("twice.mp4") == [arn]
+
+
+def test_duplicate_a2i_event_is_ignored(workflow):
+    workflow.scripted.script("again.mp4", Script(labels=[WEAPON]))
+    workflow.upload("again.mp4")
+    arn = workflow.execution_for("again.mp4")
+    loop = workflow.wait_for_review(arn)
+    workflow.review(loop, "APPROVE")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    (original,) = [e for f, e in workflow.stack.router.delivered
+                   if e["source"] == "aws.sagemaker" and e["detail"]["humanLoopName"] == loop]
+    result, errored = workflow.stack.invoke(workflow.stack.resources.functions["CompleteHumanReviewFunction"].name,
+                                            original)
+    assert not errored and result == {"ignored": "duplicate"}
+    assert workflow.decision(arn)["decision"] == "APPROVE"
+
+
+def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workflow):
+    workflow.upload("notes.txt", b"not a video")
+    submit = workflow.stack.resources.functions["SubmitFunction"].name
+    event = {"version": "2.0", "routeKey": "POST /moderations", "rawPath": "/moderations", "rawQueryString": "",
+             "headers": {"content-type": "application/json"}, "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
+                                "requestId": "r1", "stage": "$default"},
+             "body": json.dumps({"video": f"s3://{workflow.stack.media_bucket}/notes.txt"})}
+    response, errored = workflow.stack.invoke(submit, event)
+    assert not errored and response["statusCode"] == 202
+    arn = workflow.execution_for("notes.txt")
+    result = workflow.wait(arn)
+    assert (result["status"], result["error"]) == ("FAILED", "UnsupportedVideoType")
+    assert "'.txt' is not a supported video type" in result["cause"]
+    assert workflow.decision(arn)["decision"] == "FAILED"
+    assert len(workflow.executions_for("notes.txt")) == 1  # the upload itself did not match the rule

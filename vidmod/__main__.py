@@ -1,0 +1,3 @@
+from vidmod.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""The ``vidmod`` command: run the embedded stack, submit videos, follow executions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=False)
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+DEFAULT_PORTAL_PORT = 8080
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter expects Key=Value, got {pair!r}")
+        values[key] = value
+    return values
+
+
+def _resources(args):
+    from vidmod.local.stack import LOCAL_PARAMETERS, ROOT
+    from vidmod.local.template import read_resources
+
+    return read_resources(ROOT, "vidmod", LOCAL_PARAMETERS | _parameters(getattr(args, "parameter", [])))
+
+
+def _client(args, service: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=args.endpoint_url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+# ---------------------------------------------------------------------------- local up / demo
+def start_stack(args, port: int, portal_port: int):
+    from vidmod.local.stack import LocalStack, StackOptions
+
+    stack = LocalStack(StackOptions(state_dir=Path(args.state_dir), port=port,
+                                    parameters=_parameters(args.parameter))).start()
+    portal_url = stack.start_portal(portal_port)
+    return stack, portal_url
+
+
+def cmd_local_up(args) -> int:
+    stack, portal_url = start_stack(args, args.port, args.portal_port)
+    console.print(f"[bold green]vidmod local stack is up[/]\n  AWS endpoint : {stack.endpoint_url}"
+                  f"\n  reviewer URL : {portal_url}\n  state dir    : {stack.options.state_dir}")
+    console.print("  Detector jobs and human loops are kept in the state dir; executions, buckets and tables "
+                  "live in memory and do [bold]not[/] survive a restart.")
+    console.print(f"  Try: vidmod submit VIDEO.mp4 --endpoint-url {stack.endpoint_url}   (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        stack.stop()
+    return 0
+
+
+def follow(sfn, execution_arn: str, until_state: str | None = "HumanReview", timeout: float = 900) -> dict:
+    """Print each state as the execution enters it; stop when it ends or waits in ``until_state``."""
+    seen, deadline = set(), time.monotonic() + timeout
+    with console.status("running…") as status:
+        while time.monotonic() < deadline:
+            events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+            for event in events:
+                if event["id"] in seen:
+                    continue
+                seen.add(event["id"])
+                details = event.get("stateEnteredEventDetails")
+                if details:
+                    status.update(f"in {details['name']}")
+                    console.print(f"  {event['timestamp']:%H:%M:%S}  → {details['name']}")
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            waiting = [e for e in events if e["type"] == "TaskSubmitted"]
+            entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+            if until_state and entered and entered[-1] == until_state and waiting:
+                return described
+            time.sleep(1)
+    raise TimeoutError(f"{execution_arn} still running after {timeout:.0f} s")
+
+
+def cmd_demo(args) -> int:
+    from vidmod.detector.samples import sample_video_path
+
+    started = time.monotonic()
+    stack, portal_url = start_stack(args, 0, args.portal_port)
+    try:
+        video = sample_video_path("bigbuckbunny.mp4")
+        console.print(f"[bold]vidmod demo[/] — local stack at {stack.endpoint_url}, reviewer portal at {portal_url}")
+        console.print(f"Uploading {video.name} (Big Buck Bunny, CC-BY 3.0 Blender Foundation) to "
+                      f"s3://{stack.media_bucket}/demo/{video.name}")
+        stack.client("s3").upload_file(str(video), stack.media_bucket, f"demo/{video.name}")
+        sfn = stack.client("stepfunctions")
+        arn = wait_for_execution(sfn, stack.state_machine_arn)
+        console.print(f"Execution {arn.rsplit(':', 1)[-1]}")
+        described = follow(sfn, arn)
+        elapsed = time.monotonic() - started
+        if described["status"] == "RUNNING":
+            console.print(f"\n[bold yellow]Waiting for a human reviewer[/] ({elapsed:.0f} s so far). Open "
+                          f"[bold]{portal_url}[/], log in with any name, review the flagged segments and decide.")
+            if args.no_wait or not sys.stdin.isatty() or os.environ.get("CI"):
+                return 0
+            console.print("Ctrl-C to stop.")
+            final = follow(sfn, arn, until_state=None, timeout=7 * 24 * 3600)
+            console.print(f"[bold]Finished:[/] {final['status']} {final.get('output', '')}")
+        else:
+            console.print(f"[bold]Finished:[/] {described['status']} in {elapsed:.0f} s: {described.get('output', '')}")
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+def wait_for_execution(sfn, state_machine_arn: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+        if executions:
+            return max(executions, key=lambda e: e["startDate"])["executionArn"]
+        time.sleep(0.5)
+    raise TimeoutError("the upload did not start an execution")
+
+
+# ---------------------------------------------------------------------------- client commands
+def cmd_submit(args) -> int:
+    resources = _resources(args)
+    media = resources.bucket_name("MediaBucket")
+    if args.video.startswith("s3://"):
+        event = {"version": "2.0", "routeKey": "POST /moderations", "rawPath": "/moderations", "rawQueryString": "",
+                 "headers": {"content-type": "application/json"}, "isBase64Encoded": False,
+                 "requestContext": {"http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
+                                    "requestId": f"cli-{time.time_ns()}", "stage": "$default",
+                                    "authorizer": {"iam": {"userArn": f"local:{os.environ.get('USER', 'cli')}"}}},
+                 "body": json.dumps({"video": args.video})}
+        function = resources.functions["SubmitFunction"].name
+        response = _client(args, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        result = json.loads(response["Payload"].read())
+        if response.get("FunctionError"):
+            console.print(f"[red]submit failed:[/] {result.get('errorMessage')}")
+            return 1
+        body = json.loads(result.get("body") or "{}")
+        if result.get("statusCode", 500) >= 400:
+            console.print(f"[red]{result['statusCode']}[/]: {body.get('message')}")
+            return 1
+        console.print(f"{'duplicate of' if body.get('duplicate') else 'started'} {body['executionName']}")
+        return 0
+    path = Path(args.video)
+    if not path.is_file():
+        console.print(f"[red]no such file:[/] {path}")
+        return 1
+    key = f"uploads/{path.name}"
+    _client(args, "s3").upload_file(str(path), media, key)
+    console.print(f"uploaded to s3://{media}/{key}; the S3 event starts the workflow (see `vidmod status`)")
+    return 0
+
+
+def _execution_arn(args, resources, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return resources.state_machine["arn"].replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def cmd_status(args) -> int:
+    resources = _resources(args)
+    sfn = _client(args, "stepfunctions")
+    if args.execution:
+        described = sfn.describe_execution(executionArn=_execution_arn(args, resources, args.execution))
+        console.print_json(json.dumps({k: described.get(k) for k in ("name", "status", "error", "cause")}
+                                      | {"output": json.loads(described.get("output") or "null")}, default=str))
+        return 0
+    table = Table("execution", "status", "started", "stopped")
+    for execution in sfn.list_executions(stateMachineArn=resources.state_machine["arn"])["executions"]:
+        table.add_row(execution["name"], execution["status"], f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
+                      f"{execution['stopDate']:%H:%M:%S}" if execution.get("stopDate") else "")
+    console.print(table)
+    return 0
+
+
+def cmd_history(args) -> int:
+    resources = _resources(args)
+    sfn = _client(args, "stepfunctions")
+    events = sfn.get_execution_history(executionArn=_execution_arn(args, resources, args.execution))["events"]
+    table = Table("id", "time", "type", "state / detail")
+    for event in events:
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        text = details.get("name") or details.get("error") or details.get("resource") or ""
+        table.add_row(str(event["id"]), f"{event['timestamp']:%H:%M:%S.%f}"[:-3], event["type"], str(text))
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidmod", description="Video content moderation with a human in the loop.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def stack_options(p):
+        p.add_argument("--state-dir", default=".vidmod", help="where detector jobs, human loops and events are kept")
+        p.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
+                       help="template parameter override, as with sam deploy --parameter-overrides")
+
+    local = commands.add_parser("local", help="the embedded stack")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    up = local_commands.add_parser("up", help="start the local endpoint and reviewer portal, deploy the template")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--portal-port", type=int, default=DEFAULT_PORTAL_PORT)
+    stack_options(up)
+    up.set_defaults(func=cmd_local_up)
+
+    demo = commands.add_parser("demo", help="moderate a real sample video on the embedded stack")
+    demo.add_argument("--portal-port", type=int, default=0)
+    demo.add_argument("--no-wait", action="store_true", help="exit once the video waits for review")
+    stack_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    def client_options(p):
+        p.add_argument("--endpoint-url", default=os.environ.get("VIDMOD_ENDPOINT", DEFAULT_ENDPOINT))
+        p.add_argument("--parameter", "-p", action="append", default=[], help=argparse.SUPPRESS)
+
+    submit = commands.add_parser("submit", help="upload a video file (S3 event path) or submit an s3:// URI (API path)")
+    submit.add_argument("video", help="a local video file or s3://bucket/key")
+    client_options(submit)
+    submit.set_defaults(func=cmd_submit)
+    status = commands.add_parser("status", help="list executions, or show one with its decision")
+    status.add_argument("execution", nargs="?")
+    client_options(status)
+    status.set_defaults(func=cmd_status)
+    history = commands.add_parser("history", help="an execution's event history")
+    history.add_argument("execution")
+    client_options(history)
+    history.set_defaults(func=cmd_history)
+
+    from vidmod import cloud
+
+    cloud.add_commands(commands)
+    try:
+        from vidmod.audit.cli import add_commands as add_audit
+    except ImportError:
+        add_audit = None
+    if add_audit is not None:
+        add_audit(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
