@@ -37,26 +37,36 @@ def _resources(args):
 def _client(args, service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=args.endpoint_url, region_name="us-east-1",
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    return boto3.client(
+        service,
+        endpoint_url=args.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
+    )
 
 
 # ---------------------------------------------------------------------------- local up / demo
 def start_stack(args, port: int, portal_port: int):
     from vidmod.local.stack import LocalStack, StackOptions
 
-    stack = LocalStack(StackOptions(state_dir=Path(args.state_dir), port=port,
-                                    parameters=_parameters(args.parameter))).start()
+    stack = LocalStack(
+        StackOptions(state_dir=Path(args.state_dir), port=port, parameters=_parameters(args.parameter))
+    ).start()
     portal_url = stack.start_portal(portal_port)
     return stack, portal_url
 
 
 def cmd_local_up(args) -> int:
     stack, portal_url = start_stack(args, args.port, args.portal_port)
-    console.print(f"[bold green]vidmod local stack is up[/]\n  AWS endpoint : {stack.endpoint_url}"
-                  f"\n  reviewer URL : {portal_url}\n  state dir    : {stack.options.state_dir}")
-    console.print("  Detector jobs and human loops are kept in the state dir; executions, buckets and tables "
-                  "live in memory and do [bold]not[/] survive a restart.")
+    console.print(
+        f"[bold green]vidmod local stack is up[/]\n  AWS endpoint : {stack.endpoint_url}"
+        f"\n  reviewer URL : {portal_url}\n  state dir    : {stack.options.state_dir}"
+    )
+    console.print(
+        "  Detector jobs and human loops are kept in the state dir; executions, buckets and tables "
+        "live in memory and do [bold]not[/] survive a restart."
+    )
     console.print(f"  Try: vidmod submit VIDEO.mp4 --endpoint-url {stack.endpoint_url}   (Ctrl-C to stop)")
     try:
         while True:
@@ -101,8 +111,10 @@ def cmd_demo(args) -> int:
     try:
         video = sample_video_path("bigbuckbunny.mp4")
         console.print(f"[bold]vidmod demo[/] — local stack at {stack.endpoint_url}, reviewer portal at {portal_url}")
-        console.print(f"Uploading {video.name} (Big Buck Bunny, CC-BY 3.0 Blender Foundation) to "
-                      f"s3://{stack.media_bucket}/demo/{video.name}")
+        console.print(
+            f"Uploading {video.name} (Big Buck Bunny, CC-BY 3.0 Blender Foundation) to "
+            f"s3://{stack.media_bucket}/demo/{video.name}"
+        )
         stack.client("s3").upload_file(str(video), stack.media_bucket, f"demo/{video.name}")
         sfn = stack.client("stepfunctions")
         arn = wait_for_execution(sfn, stack.state_machine_arn)
@@ -110,8 +122,10 @@ def cmd_demo(args) -> int:
         described = follow(sfn, arn)
         elapsed = time.monotonic() - started
         if described["status"] == "RUNNING":
-            console.print(f"\n[bold yellow]Waiting for a human reviewer[/] ({elapsed:.0f} s so far). Open "
-                          f"[bold]{portal_url}[/], log in with any name, review the flagged segments and decide.")
+            console.print(
+                f"\n[bold yellow]Waiting for a human reviewer[/] ({elapsed:.0f} s so far). Open "
+                f"[bold]{portal_url}[/], log in with any name, review the flagged segments and decide."
+            )
             if args.no_wait or not sys.stdin.isatty() or os.environ.get("CI"):
                 return 0
             console.print("Ctrl-C to stop.")
@@ -141,12 +155,21 @@ def cmd_submit(args) -> int:
     resources = _resources(args)
     media = resources.bucket_name("MediaBucket")
     if args.video.startswith("s3://"):
-        event = {"version": "2.0", "routeKey": "POST /moderations", "rawPath": "/moderations", "rawQueryString": "",
-                 "headers": {"content-type": "application/json"}, "isBase64Encoded": False,
-                 "requestContext": {"http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
-                                    "requestId": f"cli-{time.time_ns()}", "stage": "$default",
-                                    "authorizer": {"iam": {"userArn": f"local:{os.environ.get('USER', 'cli')}"}}},
-                 "body": json.dumps({"video": args.video})}
+        event = {
+            "version": "2.0",
+            "routeKey": "POST /moderations",
+            "rawPath": "/moderations",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "isBase64Encoded": False,
+            "requestContext": {
+                "http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
+                "requestId": f"cli-{time.time_ns()}",
+                "stage": "$default",
+                "authorizer": {"iam": {"userArn": f"local:{os.environ.get('USER', 'cli')}"}},
+            },
+            "body": json.dumps({"video": args.video}),
+        }
         function = resources.functions["SubmitFunction"].name
         response = _client(args, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
         result = json.loads(response["Payload"].read())
@@ -180,13 +203,22 @@ def cmd_status(args) -> int:
     sfn = _client(args, "stepfunctions")
     if args.execution:
         described = sfn.describe_execution(executionArn=_execution_arn(args, resources, args.execution))
-        console.print_json(json.dumps({k: described.get(k) for k in ("name", "status", "error", "cause")}
-                                      | {"output": json.loads(described.get("output") or "null")}, default=str))
+        console.print_json(
+            json.dumps(
+                {k: described.get(k) for k in ("name", "status", "error", "cause")}
+                | {"output": json.loads(described.get("output") or "null")},
+                default=str,
+            )
+        )
         return 0
     table = Table("execution", "status", "started", "stopped")
     for execution in sfn.list_executions(stateMachineArn=resources.state_machine["arn"])["executions"]:
-        table.add_row(execution["name"], execution["status"], f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
-                      f"{execution['stopDate']:%H:%M:%S}" if execution.get("stopDate") else "")
+        table.add_row(
+            execution["name"],
+            execution["status"],
+            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
+            f"{execution['stopDate']:%H:%M:%S}" if execution.get("stopDate") else "",
+        )
     console.print(table)
     return 0
 
@@ -210,8 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stack_options(p):
         p.add_argument("--state-dir", default=".vidmod", help="where detector jobs, human loops and events are kept")
-        p.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
-                       help="template parameter override, as with sam deploy --parameter-overrides")
+        p.add_argument(
+            "--parameter",
+            "-p",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="template parameter override, as with sam deploy --parameter-overrides",
+        )
 
     local = commands.add_parser("local", help="the embedded stack")
     local_commands = local.add_subparsers(dest="local_command", required=True)

@@ -12,14 +12,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vidmod.local.scripted import ScriptedRekognition
+from vidmod.local.scripted import ScriptedRekognition, detection
 from vidmod.local.stack import LocalStack, StackOptions
 
 FAST = {"PollMinSeconds": "1", "PollMaxSeconds": "2"}
+WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)
 
 
 def start_stack(tmp_path_factory, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
-    stack = LocalStack(StackOptions(state_dir=tmp_path_factory.mktemp("vidmod"), parameters=FAST | parameters))
+    stack = LocalStack(
+        StackOptions(state_dir=tmp_path_factory.mktemp("vidmod"), parameters=FAST | parameters, schedule_scale=0.005)
+    )
     stack.start()
     scripted = ScriptedRekognition(fallback=stack.gateway.rekognition)
     stack.gateway.rekognition = scripted
@@ -97,7 +100,10 @@ class Workflow:
         return matches[0]
 
     def review(self, loop: str, decision: str, reviewer: str = "alice", **verdicts) -> str:
-        answer = {"decision-approve": {"value": decision == "APPROVE"}, "decision-reject": {"value": decision == "REJECT"}}
+        answer = {
+            "decision-approve": {"value": decision == "APPROVE"},
+            "decision-reject": {"value": decision == "REJECT"},
+        }
         answer.update({k.replace("_", "-"): v for k, v in verdicts.items()})
         return self.stack.a2i.submit(loop, answer, reviewer, datetime.now(UTC))
 

@@ -8,19 +8,20 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import WEAPON
 
 from vidmod.local.events import s3_object_created_event
 from vidmod.local.scripted import Script, detection
 
 pytestmark = pytest.mark.workflow
 
-WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)
 HATE = detection("Nazi Party", "Hate Symbols", 2, 99.0, 4000)
 
 
 def failed_event(history: list[dict], state_error: str) -> bool:
-    return any(next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("error") == state_error
-               for e in history)
+    return any(
+        next((v for k, v in e.items() if k.endswith("EventDetails")), {}).get("error") == state_error for e in history
+    )
 
 
 def test_clean_video_is_approved_by_rules(workflow):
@@ -38,9 +39,14 @@ def test_clean_video_is_approved_by_rules(workflow):
     assert record["decision"] == "APPROVE" and record["executionArn"] == arn and len(record["recordSha256"]) == 64
     tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key="clean.mp4")["TagSet"]
     assert {"Key": "vidmod-decision", "Value": "APPROVE"} in tags
-    published = [e for _, e in [(None, json.loads(line)["event"]) for line in
-                                (workflow.stack.options.state_dir / "events.jsonl").read_text().splitlines()]
-                 if e["detail-type"] == "vidmod.decision" and e["detail"]["executionArn"] == arn]
+    published = [
+        e
+        for _, e in [
+            (None, json.loads(line)["event"])
+            for line in (workflow.stack.options.state_dir / "events.jsonl").read_text().splitlines()
+        ]
+        if e["detail-type"] == "vidmod.decision" and e["detail"]["executionArn"] == arn
+    ]
     assert published and published[0]["detail"]["decision"] == "APPROVE"
 
 
@@ -92,10 +98,16 @@ def test_throttled_start_is_retried_then_succeeds(workflow):
     workflow.upload("busy.mp4")
     arn = workflow.execution_for("busy.mp4")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
-    starts = [p for op, p in workflow.scripted.calls if op == "StartContentModeration" and p["Video"]["S3Object"]["Name"] == "busy.mp4"]
+    starts = [
+        p
+        for op, p in workflow.scripted.calls
+        if op == "StartContentModeration" and p["Video"]["S3Object"]["Name"] == "busy.mp4"
+    ]
     assert len(starts) == 3
     history = workflow.history(arn)
-    assert failed_event(history, "rekognition.ThrottlingException") or failed_event(history, "Rekognition.ThrottlingException")
+    assert failed_event(history, "rekognition.ThrottlingException") or failed_event(
+        history, "Rekognition.ThrottlingException"
+    )
     assert workflow.decision(arn)["decision"] == "APPROVE"
 
 
@@ -114,18 +126,25 @@ def test_every_result_page_is_read(workflow):
 
 def test_results_larger_than_the_state_payload_limit_stay_in_s3(workflow):
     padding = [{"Confidence": 99.0, "Name": "Animated"}, {"Confidence": 98.0, "Name": "Illustrated"}]
-    labels = [detection("Weapons", "Violence", 2, 50.0 + (i % 40), i * 100) | {"ContentTypes": padding}
-              for i in range(1600)]
+    labels = [
+        detection("Weapons", "Violence", 2, 50.0 + (i % 40), i * 100) | {"ContentTypes": padding} for i in range(1600)
+    ]
     assert len(json.dumps(labels)) > 256 * 1024
     workflow.scripted.script("huge.mp4", Script(labels=labels))
     workflow.upload("huge.mp4")
     arn = workflow.execution_for("huge.mp4")
     loop = workflow.wait_for_review(arn, timeout=240)
-    largest_state = max(len(next(v for k, v in e.items() if k.endswith("EventDetails")).get("output", "") or "")
-                        for e in workflow.history(arn) if any(k.endswith("EventDetails") for k in e))
+    largest_state = max(
+        len(next(v for k, v in e.items() if k.endswith("EventDetails")).get("output", "") or "")
+        for e in workflow.history(arn)
+        if any(k.endswith("EventDetails") for k in e)
+    )
     assert largest_state < 256 * 1024
-    content = json.loads(workflow.stack.a2i.describe(loop)["HumanLoopInput"]["InputContent"]) \
-        if "HumanLoopInput" in workflow.stack.a2i.describe(loop) else None
+    content = (
+        json.loads(workflow.stack.a2i.describe(loop)["HumanLoopInput"]["InputContent"])
+        if "HumanLoopInput" in workflow.stack.a2i.describe(loop)
+        else None
+    )
     workflow.review(loop, "REJECT")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
     assert workflow.decision(arn)["decision"] == "REJECT"
@@ -134,7 +153,10 @@ def test_results_larger_than_the_state_payload_limit_stay_in_s3(workflow):
 
 
 def test_a2i_loop_failed_or_stopped_fails_the_execution_with_the_reason(workflow):
-    for key, action, error in [("expired.mp4", "fail", "HumanLoopFailed"), ("withdrawn.mp4", "stop", "HumanLoopStopped")]:
+    for key, action, error in [
+        ("expired.mp4", "fail", "HumanLoopFailed"),
+        ("withdrawn.mp4", "stop", "HumanLoopStopped"),
+    ]:
         workflow.scripted.script(key, Script(labels=[WEAPON]))
         workflow.upload(key)
         arn = workflow.execution_for(key)
@@ -153,8 +175,9 @@ def test_duplicate_s3_event_starts_one_execution(workflow):
     version = workflow.upload("twice.mp4")
     arn = workflow.execution_for("twice.mp4")
     head = workflow.s3.head_object(Bucket=workflow.stack.media_bucket, Key="twice.mp4")
-    duplicate = s3_object_created_event(workflow.stack.media_bucket, "us-east-1", "twice.mp4",
-                                        head["ContentLength"], head["ETag"].strip('"'), version)
+    duplicate = s3_object_created_event(
+        workflow.stack.media_bucket, "us-east-1", "twice.mp4", head["ContentLength"], head["ETag"].strip('"'), version
+    )
     workflow.stack.router.publish(duplicate)
     workflow.wait(arn)
     import time
@@ -170,10 +193,14 @@ def test_duplicate_a2i_event_is_ignored(workflow):
     loop = workflow.wait_for_review(arn)
     workflow.review(loop, "APPROVE")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
-    (original,) = [e for f, e in workflow.stack.router.delivered
-                   if e["source"] == "aws.sagemaker" and e["detail"]["humanLoopName"] == loop]
-    result, errored = workflow.stack.invoke(workflow.stack.resources.functions["CompleteHumanReviewFunction"].name,
-                                            original)
+    (original,) = [
+        e
+        for f, e in workflow.stack.router.delivered
+        if e["source"] == "aws.sagemaker" and e["detail"]["humanLoopName"] == loop
+    ]
+    result, errored = workflow.stack.invoke(
+        workflow.stack.resources.functions["CompleteHumanReviewFunction"].name, original
+    )
     assert not errored and result == {"ignored": "duplicate"}
     assert workflow.decision(arn)["decision"] == "APPROVE"
 
@@ -181,11 +208,20 @@ def test_duplicate_a2i_event_is_ignored(workflow):
 def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workflow):
     workflow.upload("notes.txt", b"not a video")
     submit = workflow.stack.resources.functions["SubmitFunction"].name
-    event = {"version": "2.0", "routeKey": "POST /moderations", "rawPath": "/moderations", "rawQueryString": "",
-             "headers": {"content-type": "application/json"}, "isBase64Encoded": False,
-             "requestContext": {"http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
-                                "requestId": "r1", "stage": "$default"},
-             "body": json.dumps({"video": f"s3://{workflow.stack.media_bucket}/notes.txt"})}
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /moderations",
+        "rawPath": "/moderations",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
+            "requestId": "r1",
+            "stage": "$default",
+        },
+        "body": json.dumps({"video": f"s3://{workflow.stack.media_bucket}/notes.txt"}),
+    }
     response, errored = workflow.stack.invoke(submit, event)
     assert not errored and response["statusCode"] == 202
     arn = workflow.execution_for("notes.txt")

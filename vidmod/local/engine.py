@@ -53,27 +53,47 @@ def invoke(function: LocalFunction, event: object) -> tuple[object, bool, str]:
     """Run the handler in a fresh subprocess; returns (result or Lambda error dict, errored, logs)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
     env.update(function.environment)
-    env.update({
-        "AWS_ENDPOINT_URL": SETTINGS["endpoint_url"], "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_REGION": SETTINGS["region"], "AWS_DEFAULT_REGION": SETTINGS["region"],
-        "AWS_LAMBDA_FUNCTION_NAME": function.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
-        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout), "VIDMOD_FUNCTION_ARN": function.arn,
-        "POWERTOOLS_DEV": "false", "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": SETTINGS["endpoint_url"],
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": SETTINGS["region"],
+            "AWS_DEFAULT_REGION": SETTINGS["region"],
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout),
+            "VIDMOD_FUNCTION_ARN": function.arn,
+            "POWERTOOLS_DEV": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-m", "vidmod.local.lambda_runner", function.code_dir, function.handler],
-            input=json.dumps(event), capture_output=True, text=True, env=env, timeout=function.timeout,
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=function.timeout,
         )
     except subprocess.TimeoutExpired as expired:
         logs = (expired.stderr or b"").decode() if isinstance(expired.stderr, bytes) else (expired.stderr or "")
-        return ({"errorType": "Sandbox.Timedout",
-                 "errorMessage": f"Task timed out after {function.timeout:.2f} seconds"}, True, logs)
+        return (
+            {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {function.timeout:.2f} seconds"},
+            True,
+            logs,
+        )
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if done.returncode != 0 or not lines:
-        return ({"errorType": "Runtime.ExitError",
-                 "errorMessage": f"handler process exited with {done.returncode}: {done.stderr[-2000:]}"},
-                True, done.stderr)
+        return (
+            {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"handler process exited with {done.returncode}: {done.stderr[-2000:]}",
+            },
+            True,
+            done.stderr,
+        )
     outcome = json.loads(lines[-1])
     if outcome["ok"]:
         return outcome["result"], False, done.stderr

@@ -25,8 +25,9 @@ def now_iso() -> str:
 
 
 class EventRouter:
-    def __init__(self, deliver: Deliver, log_path: Path | None = None, region: str = "us-east-1",
-                 account: str = "123456789012"):
+    def __init__(
+        self, deliver: Deliver, log_path: Path | None = None, region: str = "us-east-1", account: str = "123456789012"
+    ):
         self._deliver = deliver
         self._rules: list[tuple[str, EventPattern, str]] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
@@ -65,8 +66,12 @@ class EventRouter:
             except json.JSONDecodeError:
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is not valid JSON"})
                 continue
-            event = {"detail-type": entry.get("DetailType", ""), "source": entry.get("Source", ""),
-                     "resources": entry.get("Resources", []), "detail": detail}
+            event = {
+                "detail-type": entry.get("DetailType", ""),
+                "source": entry.get("Source", ""),
+                "resources": entry.get("Resources", []),
+                "detail": detail,
+            }
             if entry.get("Time"):
                 event["time"] = str(entry["Time"])
             results.append({"EventId": self.publish(event)})
@@ -82,17 +87,28 @@ class EventRouter:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
-def s3_object_created_event(bucket: str, region: str, key: str, size: int, etag: str, version_id: str | None,
-                            reason: str = "PutObject") -> dict:
+def s3_object_created_event(
+    bucket: str, region: str, key: str, size: int, etag: str, version_id: str | None, reason: str = "PutObject"
+) -> dict:
     """The shape S3 sends to EventBridge for "Object Created"."""
-    detail = {"version": "0", "bucket": {"name": bucket},
-              "object": {"key": key, "size": size, "etag": etag, "sequencer": uuid.uuid4().hex[:18].upper()},
-              "request-id": uuid.uuid4().hex[:16].upper(), "requester": "123456789012",
-              "source-ip-address": "127.0.0.1", "reason": reason}
+    detail = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": {"key": key, "size": size, "etag": etag, "sequencer": uuid.uuid4().hex[:18].upper()},
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": "123456789012",
+        "source-ip-address": "127.0.0.1",
+        "reason": reason,
+    }
     if version_id and version_id != "null":
         detail["object"]["version-id"] = version_id
-    return {"detail-type": "Object Created", "source": "aws.s3", "region": region,
-            "resources": [f"arn:aws:s3:::{bucket}"], "detail": detail}
+    return {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "region": region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": detail,
+    }
 
 
 def hook_s3_notifications(router: EventRouter, eventbridge_buckets: set[str]) -> None:
@@ -110,10 +126,17 @@ def hook_s3_notifications(router: EventRouter, eventbridge_buckets: set[str]) ->
         name = str(getattr(event_name, "value", event_name))  # e.g. "s3:ObjectCreated:Put"
         if bucket.name not in eventbridge_buckets or "ObjectCreated" not in name:
             return
-        reason = {"Put": "PutObject", "Post": "PostObject", "Copy": "CopyObject",
-                  "CompleteMultipartUpload": "CompleteMultipartUpload"}.get(name.split(":")[-1], "PutObject")
-        router.publish(s3_object_created_event(bucket.name, bucket.region_name, key.name, key.size,
-                                               key.etag.replace('"', ""), key.version_id, reason))
+        reason = {
+            "Put": "PutObject",
+            "Post": "PostObject",
+            "Copy": "CopyObject",
+            "CompleteMultipartUpload": "CompleteMultipartUpload",
+        }.get(name.split(":")[-1], "PutObject")
+        router.publish(
+            s3_object_created_event(
+                bucket.name, bucket.region_name, key.name, key.size, key.etag.replace('"', ""), key.version_id, reason
+            )
+        )
 
     send_event.__wrapped__ = original
     notifications.send_event = send_event

@@ -66,7 +66,9 @@ class Gateway:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
         response = json.dumps(self.router.put_events(body.get("Entries", []))).encode()
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(response)))])
+        start_response(
+            "200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(response)))]
+        )
         return [response]
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -45,11 +45,16 @@ def main(code_dir: str, handler: str) -> int:
         result = function(event, LambdaContext(float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "30"))))
         line = json.dumps({"ok": True, "result": result}, default=str)
     except Exception as error:  # every handler error becomes a Lambda error, as in AWS
-        line = json.dumps({"ok": False, "error": {
-            "errorType": type(error).__name__,
-            "errorMessage": str(error),
-            "stackTrace": traceback.format_exception(error)[-5:],
-        }})
+        line = json.dumps(
+            {
+                "ok": False,
+                "error": {
+                    "errorType": type(error).__name__,
+                    "errorMessage": str(error),
+                    "stackTrace": traceback.format_exception(error)[-5:],
+                },
+            }
+        )
     out.write(line + "\n")
     out.flush()
     return 0

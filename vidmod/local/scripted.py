@@ -27,8 +27,10 @@ class Script:
 
 
 def detection(name: str, parent: str, level: int, confidence: float, timestamp: int) -> dict:
-    return {"Timestamp": timestamp, "ModerationLabel": {"Name": name, "ParentName": parent,
-                                                        "TaxonomyLevel": level, "Confidence": confidence}}
+    return {
+        "Timestamp": timestamp,
+        "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level, "Confidence": confidence},
+    }
 
 
 class ScriptedRekognition:
@@ -66,9 +68,20 @@ class ScriptedRekognition:
         job["polls"] += 1
         if job["polls"] <= script.in_progress_polls:
             return 200, {"JobStatus": "IN_PROGRESS", "JobId": params["JobId"]}
-        response = {"JobStatus": script.status, "JobId": params["JobId"], "ModerationModelVersion": script.model_version,
-                    "VideoMetadata": {"Codec": "h264", "DurationMillis": script.duration_millis, "Format": "QuickTime / MOV",
-                                      "FrameRate": 30.0, "FrameHeight": 720, "FrameWidth": 1280, "ColorRange": "LIMITED"}}
+        response = {
+            "JobStatus": script.status,
+            "JobId": params["JobId"],
+            "ModerationModelVersion": script.model_version,
+            "VideoMetadata": {
+                "Codec": "h264",
+                "DurationMillis": script.duration_millis,
+                "Format": "QuickTime / MOV",
+                "FrameRate": 30.0,
+                "FrameHeight": 720,
+                "FrameWidth": 1280,
+                "ColorRange": "LIMITED",
+            },
+        }
         if script.status == "FAILED":
             return 200, response | {"StatusMessage": script.status_message}
         offset = int(base64.b64decode(params["NextToken"]).decode()) if params.get("NextToken") else 0
@@ -95,9 +108,14 @@ class ScriptedRekognition:
         with self._lock:
             self.calls.append((operation, params))
             handler = {"StartContentModeration": self._start, "GetContentModeration": self._get}.get(operation)
-            status, body = handler(params) if handler else (400, {"__type": "InvalidParameterException",
-                                                                   "message": f"{operation} is not scripted"})
+            status, body = (
+                handler(params)
+                if handler
+                else (400, {"__type": "InvalidParameterException", "message": f"{operation} is not scripted"})
+            )
         data = json.dumps(body).encode()
-        start_response("200 OK" if status == 200 else "400 Bad Request",
-                       [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
+        start_response(
+            "200 OK" if status == 200 else "400 Bad Request",
+            [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+        )
         return [data]

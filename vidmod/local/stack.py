@@ -62,7 +62,7 @@ class LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_url = self.gateway.start(self.options.host, self.options.port)
         engine.install(self.endpoint_url, REGION)
-        hook_s3_notifications(self.router, {b['name'] for b in self.resources.buckets.values() if b['eventbridge']})
+        hook_s3_notifications(self.router, {b["name"] for b in self.resources.buckets.values() if b["eventbridge"]})
         self.gateway.rekognition = self.options.rekognition or self._local_detector()
         self.a2i = self.options.a2i_runtime or self._local_a2i()
         self.gateway.a2i = self.a2i.wsgi_app
@@ -92,7 +92,8 @@ class LocalStack:
         from vidmod.detector.service import ContentModerationService
 
         self.detector = ContentModerationService(
-            self.endpoint_url, self.options.state_dir,
+            self.endpoint_url,
+            self.options.state_dir,
             max_video_bytes=int(self.resources.parameters["MaxVideoBytes"]),
         )
         return self.detector.wsgi_app
@@ -118,8 +119,9 @@ class LocalStack:
             audit_routes = None
         if audit_routes is not None:
             routes = audit_routes(self.endpoint_url, self.state_machine_arn, self.decisions_table)
-        app = create_app(self.a2i, self.endpoint_url, self.options.root / "ui" / "moderation-review.liquid.html",
-                         extra_routes=routes)
+        app = create_app(
+            self.a2i, self.endpoint_url, self.options.root / "ui" / "moderation-review.liquid.html", extra_routes=routes
+        )
         server = uvicorn.Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, name="vidmod-portal", daemon=True)
         thread.start()
@@ -131,9 +133,14 @@ class LocalStack:
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local",
-                            config=Config(retries={"max_attempts": 2}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
+            config=Config(retries={"max_attempts": 2}),
+        )
 
     @property
     def state_machine_arn(self) -> str:
@@ -154,29 +161,43 @@ class LocalStack:
         # A fresh account: moto's state is process-wide, so a previous stack in this process is wiped first.
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
         s3, ddb, lam, sfn, iam = (self.client(s) for s in ("s3", "dynamodb", "lambda", "stepfunctions", "iam"))
-        role = iam.create_role(RoleName=f"{self.options.stack_name}-local",
-                               AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+        role = iam.create_role(
+            RoleName=f"{self.options.stack_name}-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )
         for bucket in self.resources.buckets.values():
             s3.create_bucket(Bucket=bucket["name"])
             if bucket["versioned"]:
                 s3.put_bucket_versioning(Bucket=bucket["name"], VersioningConfiguration={"Status": "Enabled"})
             if bucket["eventbridge"]:
                 s3.put_bucket_notification_configuration(
-                    Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}})
+                    Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
         for table in self.resources.tables.values():
             ddb.create_table(**table)
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as archive:
             archive.writestr("README.txt", "code runs from functions/ via vidmod.local.lambda_runner")
         for spec in self.resources.functions.values():
-            lam.create_function(FunctionName=spec.name, Runtime="python3.13", Role=role["Role"]["Arn"],
-                                Handler=spec.handler, Code={"ZipFile": package.getvalue()}, Timeout=spec.timeout,
-                                MemorySize=spec.memory, Environment={"Variables": spec.environment})
-            engine.register(engine.LocalFunction(spec.name, spec.arn, str(spec.code_dir), spec.handler,
-                                                 spec.timeout, spec.memory, spec.environment))
+            lam.create_function(
+                FunctionName=spec.name,
+                Runtime="python3.13",
+                Role=role["Role"]["Arn"],
+                Handler=spec.handler,
+                Code={"ZipFile": package.getvalue()},
+                Timeout=spec.timeout,
+                MemorySize=spec.memory,
+                Environment={"Variables": spec.environment},
+            )
+            engine.register(
+                engine.LocalFunction(
+                    spec.name, spec.arn, str(spec.code_dir), spec.handler, spec.timeout, spec.memory, spec.environment
+                )
+            )
         machine = self.resources.state_machine
-        sfn.create_state_machine(name=machine["name"], definition=machine["definition"],
-                                 roleArn=role["Role"]["Arn"], type="STANDARD")
+        sfn.create_state_machine(
+            name=machine["name"], definition=machine["definition"], roleArn=role["Role"]["Arn"], type="STANDARD"
+        )
         for rule in self.resources.rules:
             self.router.add_rule(rule["name"], rule["pattern"], rule["function"])
 

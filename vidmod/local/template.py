@@ -77,8 +77,13 @@ class Resolver:
         self.template = template
         self.stack_name = stack_name
         self.parameters = parameters
-        self.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                       "AWS::StackName": stack_name, "AWS::URLSuffix": "amazonaws.com"}
+        self.pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         self.conditions = {name: self.resolve(cond) for name, cond in template.get("Conditions", {}).items()}
 
     def physical_name(self, logical_id: str) -> str:
@@ -135,7 +140,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -194,8 +199,11 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
             buckets[logical_id] = {
                 "name": resolver.physical_name(logical_id),
                 "versioned": props.get("VersioningConfiguration", {}).get("Status") == "Enabled",
-                "eventbridge": bool(props.get("NotificationConfiguration", {})
-                                    .get("EventBridgeConfiguration", {}).get("EventBridgeEnabled")),
+                "eventbridge": bool(
+                    props.get("NotificationConfiguration", {})
+                    .get("EventBridgeConfiguration", {})
+                    .get("EventBridgeEnabled")
+                ),
             }
         elif kind == "AWS::DynamoDB::Table":
             tables[logical_id] = {
@@ -205,8 +213,10 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
                 "BillingMode": "PAY_PER_REQUEST",
             }
         elif kind == "AWS::Serverless::Function":
-            merged_env = {**globals_fn.get("Environment", {}).get("Variables", {}),
-                          **props.get("Environment", {}).get("Variables", {})}
+            merged_env = {
+                **globals_fn.get("Environment", {}).get("Variables", {}),
+                **props.get("Environment", {}).get("Variables", {}),
+            }
             spec = FunctionSpec(
                 logical_id=logical_id,
                 name=resolver.physical_name(logical_id),
@@ -221,24 +231,37 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
             functions[logical_id] = spec
             for event_name, event in spec.events.items():
                 if event["Type"] == "EventBridgeRule":
-                    rules.append({"name": f"{logical_id}.{event_name}",
-                                  "pattern": resolver.resolve(event["Properties"]["Pattern"]),
-                                  "function": spec.name})
+                    rules.append(
+                        {
+                            "name": f"{logical_id}.{event_name}",
+                            "pattern": resolver.resolve(event["Properties"]["Pattern"]),
+                            "function": spec.name,
+                        }
+                    )
                 elif event["Type"] == "Schedule":
                     expression = resolver.resolve(event["Properties"]["Schedule"])
-                    schedules.append({"name": f"{logical_id}.{event_name}", "seconds": _rate_seconds(expression),
-                                      "function": spec.name})
+                    schedules.append(
+                        {
+                            "name": f"{logical_id}.{event_name}",
+                            "seconds": _rate_seconds(expression),
+                            "function": spec.name,
+                        }
+                    )
         elif kind == "AWS::Serverless::StateMachine":
             definition = (root / props["DefinitionUri"]).read_text(encoding="utf-8")
             substitutions = resolver.resolve(props.get("DefinitionSubstitutions", {}))
             for key, value in substitutions.items():
-                definition = definition.replace("${%s}" % key, str(value))
+                definition = definition.replace("${" + key + "}", str(value))
             leftover = re.findall(r"\$\{(\w+)\}", definition)
             if leftover:
                 raise TemplateError(f"definition placeholders without substitution: {leftover}")
             json.loads(definition)
-            state_machine = {"logical_id": logical_id, "name": resolver.physical_name(logical_id),
-                             "arn": resolver.attribute(logical_id, "Arn"), "definition": definition}
+            state_machine = {
+                "logical_id": logical_id,
+                "name": resolver.physical_name(logical_id),
+                "arn": resolver.attribute(logical_id, "Arn"),
+                "definition": definition,
+            }
     if state_machine is None:
         raise TemplateError("template has no AWS::Serverless::StateMachine")
     return LocalResources(stack_name, params, buckets, tables, functions, state_machine, rules, schedules)

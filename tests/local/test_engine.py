@@ -1,0 +1,97 @@
+"""The engine patches and the template reader: fail loudly if a moto upgrade moves what they patch."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from vidmod.local import engine
+from vidmod.local.template import Resolver, TemplateError, read_resources
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = engine.LocalFunction(
+    "echo",
+    "arn:aws:lambda:us-east-1:123456789012:function:echo",
+    str(FIXTURES / "echo"),
+    "app.lambda_handler",
+    5,
+    128,
+    {"GREETING": "hello"},
+)
+
+
+def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
+    assert version("moto") == engine.MOTO_VERSION
+    from moto.awslambda.models import LambdaFunction
+    from moto.s3 import notifications
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
+    assert "_get_evaluation_environment" in vars(ExecutionWorker)
+    assert "moto_server_port()" in inspect.getsource(boto_client.boto_client_for)
+    assert list(inspect.signature(notifications.send_event).parameters) == ["account_id", "event_name", "bucket", "key"]
+
+
+def test_handler_runs_with_its_environment_and_a_lambda_context():
+    engine.SETTINGS["endpoint_url"] = "http://127.0.0.1:1"
+    result, errored, logs = engine.invoke(ECHO, {})
+    assert not errored
+    assert result == {"greeting": "hello", "function": "echo", "remaining": True, "endpoint": "http://127.0.0.1:1"}
+    assert "a log line" in logs
+
+
+def test_handler_errors_come_back_in_lambdas_error_shape():
+    result, errored, _ = engine.invoke(ECHO, {"raise": "no thanks"})
+    assert errored and result["errorType"] == "Refused" and result["errorMessage"] == "no thanks"
+    assert result["stackTrace"]
+
+
+def test_the_functions_timeout_is_enforced():
+    fast = engine.LocalFunction(**{**ECHO.__dict__, "timeout": 1})
+    result, errored, _ = engine.invoke(fast, {"sleep": 5})
+    assert errored and result["errorType"] == "Sandbox.Timedout"
+
+
+def test_template_resources_follow_the_template():
+    resources = read_resources(
+        ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x", "MinConfidence": "70"}
+    )
+    validate = resources.functions["ValidateInputFunction"]
+    assert validate.environment["MIN_CONFIDENCE"] == "70"
+    assert validate.environment["RESULTS_BUCKET"] == resources.bucket_name("ResultsBucket")
+    assert validate.code_dir == ROOT / "functions" / "validate_input"
+    assert "${" not in resources.state_machine["definition"]
+    assert resources.state_machine["arn"] in resources.functions["SubmitFunction"].environment["STATE_MACHINE_ARN"]
+    assert {r["function"] for r in resources.rules} == {
+        resources.functions["SubmitFunction"].name,
+        resources.functions["CompleteHumanReviewFunction"].name,
+    }
+    assert resources.buckets["MediaBucket"] == {"name": "t-mediabucket", "versioned": True, "eventbridge": True}
+
+
+def test_unknown_overrides_and_unsupported_intrinsics_are_refused():
+    with pytest.raises(TemplateError, match="unknown parameter overrides"):
+        read_resources(ROOT, "t", {"FlowDefinitionArn": "x", "Nope": "1"})
+    resolver = Resolver({"Resources": {}, "Parameters": {}}, "t", {})
+    with pytest.raises(TemplateError, match="Fn::ImportValue"):
+        resolver.resolve({"Fn::ImportValue": "x"})
+
+
+def test_event_patterns_use_the_real_matcher():
+    from vidmod.local.events import EventRouter, s3_object_created_event
+
+    resources = read_resources(ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x"})
+    router = EventRouter(lambda *_: None)
+    for rule in resources.rules:
+        router.add_rule(rule["name"], rule["pattern"], rule["function"])
+    media = resources.bucket_name("MediaBucket")
+    upload = [f for _, f in router.matching(s3_object_created_event(media, "us-east-1", "a/B.MP4", 1, "e", "v"))]
+    assert upload == [resources.functions["SubmitFunction"].name]
+    assert router.matching(s3_object_created_event(media, "us-east-1", "a/b.txt", 1, "e", "v")) == []
+    assert router.matching(s3_object_created_event("other", "us-east-1", "a.mp4", 1, "e", "v")) == []
+    router.close()
