@@ -7,6 +7,7 @@ import time
 import pytest
 from conftest import WEAPON, Workflow, start_stack
 
+from vidmod.audit.cli import audit
 from vidmod.local.scripted import Script
 
 pytestmark = pytest.mark.workflow
@@ -38,3 +39,5 @@ def test_heartbeats_keep_an_open_review_alive_then_the_timeout_escalates(short_r
     assert (record["decision"], record["source"]) == ("ESCALATED", "system")
     assert "States.Timeout" in record["detail"] or "HeartbeatTimeout" in record["detail"]
     assert workflow.stack.a2i.describe(loop)["HumanLoopStatus"] in {"Stopped", "Stopping"}
+    report = audit(workflow.sfn, workflow.ddb, workflow.stack.decisions_table, arn)
+    assert report.status == "FAILED" and report.final["decision"] == "ESCALATED" and report.integrity == []
