@@ -33,6 +33,11 @@ def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
 
     assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
     assert "_get_evaluation_environment" in vars(ExecutionWorker)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert isinstance(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES, dict)
     assert "moto_server_port()" in inspect.getsource(boto_client.boto_client_for)
     assert list(inspect.signature(notifications.send_event).parameters) == ["account_id", "event_name", "bucket", "key"]
 

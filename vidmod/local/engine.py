@@ -6,7 +6,9 @@ moto runs ASL for real (``execute_state_machine``), but:
    the local endpoint, the function's timeout, and Lambda's error shape.
 2. The context object's ``$$.Execution.StartTime`` is a ``datetime`` (AWS gives an ISO-8601 string), which
    breaks any state that puts it in a payload: it is converted to the string AWS would give.
-3. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
+3. The engine passes the ASL service name straight to boto3; Step Functions' names that differ from boto3's
+   (``sagemakera2iruntime`` → ``sagemaker-a2i-runtime``) are added to its override table.
+4. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
    MOTO_PORT to itself so Rekognition and A2I calls reach the local implementations.
 ``tests/local/test_engine.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
@@ -23,6 +25,7 @@ from importlib.metadata import version
 import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.backend import execution_worker
 
 MOTO_VERSION = "5.2.5"
@@ -42,6 +45,7 @@ class LocalFunction:
 
 
 REGISTRY: dict[str, LocalFunction] = {}
+SDK_SERVICE_NAMES = {"sagemakera2iruntime": "sagemaker-a2i-runtime"}  # ASL aws-sdk name → boto3 name
 SETTINGS = {"endpoint_url": "", "region": "us-east-1"}
 
 
@@ -129,3 +133,4 @@ def install(endpoint_url: str, region: str = "us-east-1") -> None:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
+    StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)

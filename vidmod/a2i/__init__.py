@@ -1,0 +1,1 @@
+"""Local Amazon Augmented AI (A2I) runtime."""
