@@ -230,3 +230,36 @@ def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workfl
     assert "'.txt' is not a supported video type" in result["cause"]
     assert workflow.decision(arn)["decision"] == "FAILED"
     assert len(workflow.executions_for("notes.txt")) == 1  # the upload itself did not match the rule
+
+
+def test_real_detector_and_reviewer_on_a_real_video(workflow, tmp_path):
+    """No script: the local detector decodes the sample video; what it cannot see goes to a human."""
+    from vidmod.detector.samples import sample_video_path
+
+    workflow.s3.upload_file(str(sample_video_path("bigbuckbunny.mp4")), workflow.stack.media_bucket, "real/bunny.mp4")
+    arn = workflow.execution_for("real/bunny.mp4")
+    loop = workflow.wait_for_review(arn, timeout=180)
+    exited = {
+        e["stateExitedEventDetails"]["name"]: json.loads(e["stateExitedEventDetails"]["output"])
+        for e in workflow.history(arn)
+        if "stateExitedEventDetails" in e
+    }
+    labels, decision = exited["StoreLabelsPage"]["labels"], exited["EvaluateRules"]["decision"]
+    assert labels["modelVersion"].startswith("vidmod-local") and labels["detections"] == 0
+    assert labels["videoMetadata"]["Codec"] == "h264" and labels["videoMetadata"]["FrameWidth"] == 1280
+    assert "Not covered: " in labels["statusMessage"] and "Violence" in decision["uncoveredCategories"]
+    assert decision["outcome"] == "REVIEW"
+    content = workflow.stack.a2i.input_content(loop)
+    assert content["uncoveredCategories"] == decision["uncoveredCategories"] and content["segments"] == []
+    workflow.review(loop, "APPROVE", reviewer="carol")
+    assert workflow.wait(arn)["status"] == "SUCCEEDED"
+    assert (workflow.decision(arn)["decision"], workflow.decision(arn)["reviewer"]) == ("APPROVE", "carol")
+
+
+def test_corrupt_video_fails_with_the_detectors_message(workflow):
+    workflow.upload("real/corrupt.mp4", b"this is not an mp4 at all" * 100)
+    arn = workflow.execution_for("real/corrupt.mp4")
+    result = workflow.wait(arn, timeout=120)
+    assert (result["status"], result["error"]) == ("FAILED", "ModerationJobFailed")
+    assert "not a video this detector can decode" in result["cause"]
+    assert workflow.decision(arn)["decision"] == "FAILED"
