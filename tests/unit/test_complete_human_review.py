@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 TABLE = "review-tasks"
 OUTPUT_KEY = "a2i-output/vidmod-review/2026/11/24/10/05/00/vidmod-abc123/output.json"

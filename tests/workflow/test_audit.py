@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.stub import Stubber
-from conftest import WEAPON
+from harness import WEAPON
 
 from vidmod.audit.cli import audit
 from vidmod.audit.history import all_events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import WEAPON, Workflow, start_stack
+from harness import WEAPON, Workflow, start_stack
 
 from vidmod.audit.cli import audit
 from vidmod.local.scripted import Script

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import WEAPON
+from harness import WEAPON
 
 from vidmod.local.events import s3_object_created_event
 from vidmod.local.scripted import Script, detection

@@ -1,0 +1,1 @@
+"""Local reviewer portal: renders the same ui/ worker template A2I renders."""
