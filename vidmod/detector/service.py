@@ -212,6 +212,15 @@ class ContentModerationService:
         size = int(params.get("MaxResults", 1000))
         if not 1 <= size <= 1000:
             raise RekognitionError("InvalidParameterException", "MaxResults must be between 1 and 1000")
+        offset = 0
+        if params.get("NextToken"):
+            try:
+                token_job, offset_text = base64.urlsafe_b64decode(params["NextToken"]).decode().split(":")
+                offset = int(offset_text)
+                if token_job != job["JobId"] or not 0 <= offset <= len(job.get("Detections", [])):
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError) as error:
+                raise RekognitionError("InvalidPaginationTokenException", "Invalid pagination token") from error
         response = {
             "JobStatus": job["JobStatus"],
             "JobId": job["JobId"],
@@ -234,15 +243,6 @@ class ContentModerationService:
             else (lambda d: (d["Timestamp"], d["ModerationLabel"]["Name"]))
         )
         detections = sorted(detections, key=key)
-        offset = 0
-        if params.get("NextToken"):
-            try:
-                token_job, offset_text = base64.urlsafe_b64decode(params["NextToken"]).decode().split(":")
-                offset = int(offset_text)
-                if token_job != job["JobId"] or not 0 <= offset <= len(detections):
-                    raise ValueError
-            except ValueError as error:
-                raise RekognitionError("InvalidPaginationTokenException", "Invalid pagination token") from error
         response["VideoMetadata"] = job["VideoMetadata"]
         response["ModerationLabels"] = detections[offset : offset + size]
         if offset + size < len(detections):
