@@ -121,6 +121,7 @@ def cmd_demo(args) -> int:
         console.print(f"Execution {arn.rsplit(':', 1)[-1]}")
         described = follow(sfn, arn)
         elapsed = time.monotonic() - started
+        explain(sfn, arn)
         if described["status"] == "RUNNING":
             console.print(
                 f"\n[bold yellow]Waiting for a human reviewer[/] ({elapsed:.0f} s so far). Open "
@@ -138,6 +139,25 @@ def cmd_demo(args) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def explain(sfn, arn: str) -> None:
+    """What the detector saw and why the rules decided as they did, from the execution's own history."""
+    outputs = {
+        e["stateExitedEventDetails"]["name"]: json.loads(e["stateExitedEventDetails"].get("output") or "{}")
+        for e in sfn.get_execution_history(executionArn=arn)["events"]
+        if "stateExitedEventDetails" in e
+    }
+    labels = outputs.get("StoreLabelsPage", {}).get("labels", {})
+    decision = outputs.get("EvaluateRules", {}).get("decision", {})
+    if labels:
+        console.print(
+            f"Detector {labels.get('modelVersion')}: {labels.get('detections')} detections. "
+            f"{labels.get('statusMessage', '')}"
+        )
+    if decision:
+        reasons = ", ".join(f"{r['label']} ({r['band']})" for r in decision.get("reasons", [])) or "nothing flagged"
+        console.print(f"Rules {decision.get('ruleSetVersion')}: [bold]{decision.get('outcome')}[/] — {reasons}")
 
 
 def wait_for_execution(sfn, state_machine_arn: str, timeout: float = 60) -> str:
