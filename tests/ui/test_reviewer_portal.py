@@ -174,3 +174,20 @@ def test_html_and_script_in_names_and_labels_render_as_text(portal, chrome, tmp_
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
     assert workflow.decision(arn)["reviewer"] == "<b>eve</b>"
     page.close()
+
+
+def test_audit_pages_render_in_the_browser(portal, chrome):
+    workflow, base = portal
+    page = chrome.new_page()
+    page.goto(f"{base}/audit")
+    links = page.locator("a[href^='/audit/']")
+    assert links.count() >= 2
+    assert "human" in page.content() and "REJECT" in page.content()
+    arn = workflow.execution_for(f"ui/{EVIL}.mp4")
+    page.goto(f"{base}/audit/{arn.rsplit(':', 1)[-1]}")
+    assert "The decision record matches the execution history" in page.content()
+    assert EVIL in page.locator("body").inner_text() and page.evaluate("window.__pwned") is None
+    assert "<b>eve</b>" in page.locator("body").inner_text()
+    if DOCS_IMG.is_dir():
+        page.screenshot(path=str(DOCS_IMG / "audit-report.png"), full_page=True)
+    page.close()
