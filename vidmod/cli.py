@@ -12,6 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from vidmod.local.clients import http_api_event, local_client
+
 console = Console(stderr=False)
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 DEFAULT_PORTAL_PORT = 8080
@@ -35,15 +37,7 @@ def _resources(args):
 
 
 def _client(args, service: str):
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=args.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-    )
+    return local_client(service, args.endpoint_url)
 
 
 # ---------------------------------------------------------------------------- local up / demo
@@ -175,21 +169,13 @@ def cmd_submit(args) -> int:
     resources = _resources(args)
     media = resources.bucket_name("MediaBucket")
     if args.video.startswith("s3://"):
-        event = {
-            "version": "2.0",
-            "routeKey": "POST /moderations",
-            "rawPath": "/moderations",
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json"},
-            "isBase64Encoded": False,
-            "requestContext": {
-                "http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
-                "requestId": f"cli-{time.time_ns()}",
-                "stage": "$default",
-                "authorizer": {"iam": {"userArn": f"local:{os.environ.get('USER', 'cli')}"}},
-            },
-            "body": json.dumps({"video": args.video}),
-        }
+        event = http_api_event(
+            "POST",
+            "/moderations",
+            {"video": args.video},
+            f"cli-{time.time_ns()}",
+            f"local:{os.environ.get('USER', 'cli')}",
+        )
         function = resources.functions["SubmitFunction"].name
         response = _client(args, "lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
         result = json.loads(response["Payload"].read())

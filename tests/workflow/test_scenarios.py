@@ -10,6 +10,7 @@ import json
 import pytest
 from harness import WEAPON
 
+from vidmod.local.clients import http_api_event
 from vidmod.local.events import s3_object_created_event
 from vidmod.local.scripted import Script, detection
 
@@ -208,20 +209,7 @@ def test_duplicate_a2i_event_is_ignored(workflow):
 def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workflow):
     workflow.upload("notes.txt", b"not a video")
     submit = workflow.stack.resources.functions["SubmitFunction"].name
-    event = {
-        "version": "2.0",
-        "routeKey": "POST /moderations",
-        "rawPath": "/moderations",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "isBase64Encoded": False,
-        "requestContext": {
-            "http": {"method": "POST", "path": "/moderations", "sourceIp": "127.0.0.1"},
-            "requestId": "r1",
-            "stage": "$default",
-        },
-        "body": json.dumps({"video": f"s3://{workflow.stack.media_bucket}/notes.txt"}),
-    }
+    event = http_api_event("POST", "/moderations", {"video": f"s3://{workflow.stack.media_bucket}/notes.txt"})
     response, errored = workflow.stack.invoke(submit, event)
     assert not errored and response["statusCode"] == 202
     arn = workflow.execution_for("notes.txt")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
-import boto3
+from vidmod.local.clients import local_client
 
 NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 MAX_INPUT = 3_145_728
@@ -62,13 +62,7 @@ class HumanLoopRuntime:
         tmp.replace(path)
 
     def _client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-        )
+        return local_client(service, self.endpoint_url, self.region)
 
     # ------------------------------------------------------------------ API
     def start_human_loop(self, name: str, flow_definition_arn: str, input_content: str) -> str:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import html
 
-import boto3
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from vidmod.audit.cli import audit
 from vidmod.audit.render import to_html
+from vidmod.local.clients import local_client
 
 
 def audit_routes(endpoint_url: str, state_machine_arn: str, decisions_table: str) -> list[Route]:
     def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-        )
+        return local_client(service, endpoint_url)
 
     def decisions() -> dict[str, dict]:
         items = client("dynamodb").scan(TableName=decisions_table).get("Items", [])

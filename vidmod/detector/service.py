@@ -15,11 +15,11 @@ import threading
 import uuid
 from pathlib import Path
 
-import boto3
 from botocore.exceptions import ClientError
 
 from vidmod.detector.analyze import NotAVideo, analyze
 from vidmod.detector.models import MODEL_VERSION, UNCOVERED_CATEGORIES, Detector
+from vidmod.local.clients import local_client
 
 
 class RekognitionError(Exception):
@@ -92,13 +92,7 @@ class ContentModerationService:
         self._queue.put(job_id)
 
     def _s3(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-        )
+        return local_client("s3", self.endpoint_url, os.environ.get("AWS_REGION", "us-east-1"))
 
     def _work(self) -> None:
         while True:

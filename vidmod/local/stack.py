@@ -14,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from vidmod.local import engine
+from vidmod.local.clients import local_client
 from vidmod.local.events import EventRouter, hook_s3_notifications
 from vidmod.local.gateway import Gateway
 from vidmod.local.template import ACCOUNT, REGION, LocalResources, read_resources
@@ -133,14 +131,7 @@ class LocalStack:
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-            config=Config(retries={"max_attempts": 2}),
-        )
+        return local_client(service, self.endpoint_url, REGION)
 
     @property
     def state_machine_arn(self) -> str:

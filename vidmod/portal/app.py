@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-import boto3
 from botocore.exceptions import ClientError
 from liquid import Environment
 from liquid.filter import string_filter
@@ -28,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vidmod.a2i.runtime import A2IError, HumanLoopRuntime
+from vidmod.local.clients import local_client
 
 CROWD_SCRIPT = "https://assets.crowd.aws/crowd-html-elements.js"
 STATIC = Path(__file__).with_name("static")
@@ -60,13 +60,7 @@ def create_app(
     runtime: HumanLoopRuntime, endpoint_url: str, ui_template: Path, extra_routes=None, secret_key: str | None = None
 ) -> Starlette:
     env = liquid_environment()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - the local endpoint accepts any credentials
-    )
+    s3 = local_client("s3", endpoint_url)
 
     def page(request: Request, title: str, body: str, status: int = 200) -> HTMLResponse:
         who = request.session.get("reviewer")
