@@ -180,3 +180,11 @@ def test_sam_build_packages_every_function(tmp_path):
         assert (build_dir / function / "aws_lambda_powertools").is_dir()
     assert (build_dir / "EvaluateRulesFunction" / "rules" / "ruleset.json").is_file()
     assert (build_dir / "EvaluateRulesFunction" / "pydantic").is_dir()
+
+
+def test_media_cors_origin_is_valid_for_s3(template):
+    """S3 accepts at most one wildcard per AllowedOrigin; the default must deploy."""
+    (rule,) = template["Resources"]["MediaBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    (origin,) = rule["AllowedOrigins"]
+    _, _, default = origin["Fn::If"]
+    assert default["Fn::Sub"].count("*") == 1 and default["Fn::Sub"].startswith("https://")
