@@ -192,6 +192,13 @@ def cmd_submit(args) -> int:
     if not path.is_file():
         console.print(f"[red]no such file:[/] {path}")
         return 1
+    extensions = resources.functions["ValidateInputFunction"].environment.get("VIDEO_EXTENSIONS", "").split(",")
+    if path.suffix.lower() not in extensions:
+        console.print(
+            f"[red]{path.name}: not a video type this deployment moderates[/] ({', '.join(extensions)}); "
+            "an upload would start nothing"
+        )
+        return 1
     key = f"uploads/{path.name}"
     _client(args, "s3").upload_file(str(path), media, key)
     console.print(f"uploaded to s3://{media}/{key}; the S3 event starts the workflow (see `vidmod status`)")
