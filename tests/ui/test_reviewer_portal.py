@@ -7,6 +7,8 @@ format and fed through complete_human_review's parser (the contract), and the ex
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,6 +60,15 @@ def start_review(workflow: Workflow, tmp_path: Path, key: str, labels: list[dict
     return arn, workflow.wait_for_review(arn)
 
 
+def screenshot(page, tmp_path: Path, name: str) -> None:
+    """Every run takes the screenshot; VIDMOD_UPDATE_DOCS=1 also refreshes the one the README shows."""
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("VIDMOD_UPDATE_DOCS") == "1":
+        shutil.copyfile(path, DOCS_IMG / name)
+
+
 def login(page, base: str, name: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=reviewer]", name)
@@ -89,7 +100,7 @@ def test_reviewer_watches_segments_decides_and_the_workflow_resumes(portal, chro
     assert page.locator(".marker").count() == 2
     rows.nth(1).locator("td.label").click()  # clicking a segment seeks the video
     page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 5) < 0.6")
-    page.screenshot(path=str(DOCS_IMG / "reviewer-task.png"), full_page=True) if DOCS_IMG.is_dir() else None
+    screenshot(page, tmp_path, "reviewer-task.png")
     # mouse: segment 0 is a true positive; keyboard: segment 1 (selected) is the wrong category
     rows.nth(0).locator("crowd-radio-button[name='seg-0-tp'] input").check()
     page.keyboard.press("w")
@@ -176,7 +187,7 @@ def test_html_and_script_in_names_and_labels_render_as_text(portal, chrome, tmp_
     page.close()
 
 
-def test_audit_pages_render_in_the_browser(portal, chrome):
+def test_audit_pages_render_in_the_browser(portal, chrome, tmp_path):
     workflow, base = portal
     page = chrome.new_page()
     page.goto(f"{base}/audit")
@@ -188,6 +199,5 @@ def test_audit_pages_render_in_the_browser(portal, chrome):
     assert "The decision record matches the execution history" in page.content()
     assert EVIL in page.locator("body").inner_text() and page.evaluate("window.__pwned") is None
     assert "<b>eve</b>" in page.locator("body").inner_text()
-    if DOCS_IMG.is_dir():
-        page.screenshot(path=str(DOCS_IMG / "audit-report.png"), full_page=True)
+    screenshot(page, tmp_path, "audit-report.png")
     page.close()
