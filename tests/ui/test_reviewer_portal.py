@@ -201,3 +201,65 @@ def test_audit_pages_render_in_the_browser(portal, chrome, tmp_path):
     assert "<b>eve</b>" in page.locator("body").inner_text()
     screenshot(page, tmp_path, "audit-report.png")
     page.close()
+
+
+def test_keyboard_navigation_apply_to_all_and_category_only_for_wrong(portal, chrome, tmp_path):
+    from vidmod.local.stack import FLOW_DEFINITION_ARN
+
+    workflow, base = portal
+    video = make_test_video(tmp_path / "keys.mp4", seconds=6, fps=10)
+    workflow.s3.upload_file(str(video), workflow.stack.media_bucket, "ui/keys.mp4")
+    segments = [
+        {
+            "index": i,
+            "id": f"seg-{i}",
+            "name": name,
+            "parentName": "Violence",
+            "category": "Violence",
+            "taxonomyLevel": 2,
+            "startMillis": start,
+            "endMillis": start + 500,
+            "maxConfidence": 70.0 + i,
+            "detections": 1,
+        }
+        for i, (name, start) in enumerate([("Weapons", 1000), ("Blood", 3000), ("Fight", 4000)])
+    ]
+    content = {
+        "schemaVersion": "1",
+        "video": {"uri": f"s3://{workflow.stack.media_bucket}/ui/keys.mp4", "name": "keys.mp4", "durationMillis": 6000},
+        "decision": {"ruleSetVersion": "test", "reasons": []},
+        "uncoveredCategories": ["Alcohol", "Gambling"],
+        "segments": segments,
+        "segmentsTruncated": False,
+    }
+    workflow.stack.a2i.start_human_loop("keys-only", FLOW_DEFINITION_ARN, json.dumps(content))
+    page = chrome.new_page()
+    login(page, base, "kim")
+    page.goto(f"{base}/tasks/keys-only")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert "Alcohol, Gambling" in page.locator(".uncovered").inner_text()
+    checked = "el => el.checked"
+
+    def verdict(i: int, v: str) -> bool:
+        return page.locator(f"crowd-radio-button[name='seg-{i}-{v}']").evaluate(checked)
+
+    page.click("button.apply-all[data-verdict='fp']")
+    assert all(verdict(i, "fp") for i in range(3))
+    page.keyboard.press("j")
+    page.keyboard.press("j")  # second row is active and the video is at its start
+    assert page.locator("tr.segment.active").get_attribute("data-index") == "1"
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 3) < 0.6")
+    page.keyboard.press("t")
+    assert verdict(1, "tp") and not verdict(1, "fp")
+    page.keyboard.press("k")
+    page.keyboard.press("w")
+    picker = page.locator("select.category-picker[data-index='0']")
+    assert picker.is_enabled()
+    picker.select_option("Hate Symbols")
+    field = "document.querySelector('crowd-input[name=\"seg-0-category\"]').value"
+    assert page.evaluate(field) == "Hate Symbols"
+    page.keyboard.press("f")  # leaving "wrong" clears and disables the category again
+    assert page.evaluate(field) == "" and picker.is_disabled()
+    options = picker.locator("option").all_inner_texts()[1:]
+    assert len(options) == 10 and "Drugs & Tobacco" in options
+    page.close()

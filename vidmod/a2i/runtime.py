@@ -226,9 +226,11 @@ class HumanLoopRuntime:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         try:
-            status, payload = self._route(
-                method, path, json.loads(body or b"{}"), parse_qs(environ.get("QUERY_STRING", ""))
-            )
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError as error:
+                raise A2IError("ValidationException", f"request body is not JSON: {error}", 400) from error
+            status, payload = self._route(method, path, request, parse_qs(environ.get("QUERY_STRING", "")))
             headers = [("Content-Type", "application/json")]
         except A2IError as error:
             status, payload = error.status, {"message": error.message}
