@@ -35,6 +35,7 @@ class ReviewResult:
     verdicts: list[SegmentVerdict] = field(default_factory=list)
     comment: str = ""
     reviewers: list[dict] = field(default_factory=list)
+    outputSha256: str = ""  # hex SHA-256 of output.json as read: lets the audit prove the answers are unchanged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,8 +64,11 @@ def segment_verdicts(answer: dict, segments: list[dict]) -> list[SegmentVerdict]
     return verdicts
 
 
-def parse_output(output: dict, output_s3_uri: str) -> ReviewResult:
-    """One or more reviewers: any reject rejects (the conservative reading of a split panel)."""
+def parse_output(output: dict, output_s3_uri: str, output_sha256: str = "") -> ReviewResult:
+    """One or more reviewers: any reject rejects (the conservative reading of a split panel).
+
+    The result goes into the execution history, the decision record and the vidmod.decision event, so it
+    names reviewers by workerId only: identityData (``sub``, ``issuer``) stays in output.json."""
     answers = output.get("humanAnswers") or []
     if not answers:
         raise InvalidReviewOutput(f"{output_s3_uri} has no humanAnswers")
@@ -79,7 +83,9 @@ def parse_output(output: dict, output_s3_uri: str) -> ReviewResult:
                 "acceptanceTime": answer.get("acceptanceTime", ""),
                 "submissionTime": answer.get("submissionTime", ""),
                 "timeSpentInSeconds": float(answer.get("timeSpentInSeconds", 0.0)),
-                "identity": (answer.get("workerMetadata") or {}).get("identityData", {}),
+                "identityProviderType": ((answer.get("workerMetadata") or {}).get("identityData") or {}).get(
+                    "identityProviderType", ""
+                ),
             }
         )
     decision = "REJECT" if any(r["decision"] == "REJECT" for r in reviewers) else "APPROVE"
@@ -96,4 +102,5 @@ def parse_output(output: dict, output_s3_uri: str) -> ReviewResult:
         verdicts=segment_verdicts(content, segments),
         comment=str(content.get("comment", ""))[:2000],
         reviewers=reviewers,
+        outputSha256=output_sha256,
     )

@@ -15,7 +15,15 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from botocore.exceptions import ClientError
-from submission import BadRequest, Video, execution_name, key_candidates, parse_request_body
+from submission import (
+    BadRequest,
+    Video,
+    VideoNotReadable,
+    execution_name,
+    key_candidates,
+    parse_request_body,
+    redact_event,
+)
 
 logger = Logger(service="vidmod-submit")
 app = APIGatewayHttpResolver()
@@ -29,17 +37,30 @@ def media_buckets() -> set[str]:
 
 
 def locate(bucket: str, keys: list[str], version_id: str = "") -> Video | None:
-    """HeadObject the first candidate key that exists: pins version and ETag for the execution name."""
+    """HeadObject the first candidate key that exists: pins version and ETag for the execution name.
+
+    None when no candidate exists; VideoNotReadable when S3 answered 403 (missing or not readable by us)."""
+    forbidden = False
     for key in keys:
         kwargs = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
         try:
             meta = s3.head_object(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", "400"}:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"404", "NoSuchKey", "NotFound", "400"}:
+                continue
+            if code in {"403", "AccessDenied", "Forbidden"}:
+                forbidden = True
                 continue
             raise
         version = meta.get("VersionId") or ""
         return Video(bucket, key, "" if version == "null" else version, meta.get("ETag", "").strip('"'))
+    if forbidden:
+        raise VideoNotReadable(
+            f"s3://{bucket}/{keys[0]}"
+            + (f" (version {version_id})" if version_id else "")
+            + " does not exist or is not readable by this function (HeadObject: 403 Forbidden)"
+        )
     return None
 
 
@@ -91,7 +112,10 @@ def create_moderation():
         bucket, key, version = parse_request_body(body, media_buckets())
     except BadRequest as error:
         raise BadRequestError(str(error)) from error
-    video = locate(bucket, [key], version)
+    try:
+        video = locate(bucket, [key], version)
+    except VideoNotReadable as error:
+        raise BadRequestError(str(error)) from error
     if video is None:
         raise BadRequestError(f"s3://{bucket}/{key} does not exist" + (f" (version {version})" if version else ""))
     ctx = app.current_event.request_context
@@ -145,8 +169,9 @@ def on_upload(event: dict) -> dict:
     return start(video, trigger)
 
 
-@logger.inject_lambda_context(log_event=True)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context) -> dict:
+    logger.info("event", extra={"event": redact_event(event)})  # not log_event=True: it would log credentials
     if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
         return on_upload(event)
     return app.resolve(event, context)

@@ -6,6 +6,7 @@ S3 event delivered twice, or an API client retrying, starts the workflow once.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass
@@ -15,8 +16,17 @@ S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<ke
 NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+# Request parts that carry credentials (SigV4 signature, session token, cookies): never logged.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-amz-security-token", "cookie", "x-api-key"})
+REDACTED = "***"
+
+
 class BadRequest(ValueError):
     """The request cannot name a video we may moderate (→ HTTP 400 with this message)."""
+
+
+class VideoNotReadable(Exception):
+    """HeadObject answered 403: the object is missing (without s3:ListBucket S3 says 403) or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -62,3 +72,21 @@ def key_candidates(raw_key: str) -> list[str]:
     """S3 notification keys may arrive URL-encoded ("my+video.mp4"); try the key as given first."""
     decoded = unquote_plus(raw_key)
     return [raw_key] if decoded == raw_key else [raw_key, decoded]
+
+
+def redact_event(event: dict) -> dict:
+    """A copy of an invocation event that is safe to log: HTTP API events carry the caller's SigV4
+    ``authorization`` header and, for temporary credentials, ``x-amz-security-token``."""
+    safe = copy.deepcopy(event)
+    for field in ("headers", "multiValueHeaders"):
+        headers = safe.get(field)
+        if isinstance(headers, dict):
+            for name in headers:
+                if name.lower() in SECRET_HEADERS:
+                    headers[name] = REDACTED
+    if safe.get("cookies"):
+        safe["cookies"] = [REDACTED]
+    iam = ((safe.get("requestContext") or {}).get("authorizer") or {}).get("iam")
+    if isinstance(iam, dict) and iam.get("accessKey"):
+        iam["accessKey"] = REDACTED
+    return safe

@@ -21,7 +21,7 @@ class UnsupportedVideoType(Exception):
 
 
 class VideoNotFound(Exception):
-    """No such object (or version) in S3."""
+    """No such object (or version) in S3, or one this function may not read (S3 answers 403 for both)."""
 
 
 class VideoTooLarge(Exception):
@@ -30,6 +30,23 @@ class VideoTooLarge(Exception):
 
 class EmptyVideo(Exception):
     """A zero-byte object: nothing to analyse."""
+
+
+class InvalidConfiguration(Exception):
+    """The deployment's parameters cannot work together (e.g. no history left for label pages)."""
+
+
+# GetContentModeration MaxResults in the ASL (FetchFirstLabelsPage / FetchNextLabelsPage). Worst case a
+# detection is ~5.7 KB (ContentTypes: up to 50 entries); 40 of them plus the rest of the state stay under
+# Step Functions' 256 KiB payload limit. docs/design.md "History and payload budget" has the arithmetic.
+LABELS_PER_PAGE = 40
+# A Standard execution fails at 25,000 history events. Each label page costs 12 (two Task states of 5
+# events, one Choice of 2), each status poll at most 17; everything else (validation, start and its
+# LimitExceeded retries, rules, review, decision, tagging, publishing) stays well within the reserve.
+HISTORY_EVENT_LIMIT = 25_000
+EVENTS_PER_LABEL_PAGE = 12
+EVENTS_PER_POLL = 17
+EVENTS_RESERVED = 600
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,27 @@ def check_size(video: VideoRef, size: int, settings: Settings) -> None:
         )
 
 
+def max_label_pages(settings: Settings) -> int:
+    """Label pages an execution can read before its history would reach the 25,000-event limit."""
+    left = HISTORY_EVENT_LIMIT - EVENTS_RESERVED - EVENTS_PER_POLL * settings.poll_max_attempts
+    pages = left // EVENTS_PER_LABEL_PAGE
+    if pages < 1:
+        raise InvalidConfiguration(
+            f"PollMaxAttempts {settings.poll_max_attempts} leaves no history events for label pages "
+            f"(Step Functions allows {HISTORY_EVENT_LIMIT} per execution)"
+        )
+    return pages
+
+
+def normalize_trigger(raw: object, started_at: str) -> dict:
+    """Who/what started the execution, always present: submit writes one, but a console or CLI start (or a
+    redrive of such an execution) may carry none, and the decision record must still say something."""
+    trigger = {"type": "manual", "id": "", "principal": "unknown", "receivedAt": started_at}
+    if isinstance(raw, dict):
+        trigger |= {str(k)[:64]: str(v)[:1024] for k, v in raw.items() if v is not None}
+    return trigger
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -111,9 +149,17 @@ def first_wait_seconds(size: int, settings: Settings) -> int:
 
 
 def plan_job(
-    video: VideoRef, size: int, etag: str, execution_name: str, execution_arn: str, settings: Settings
+    video: VideoRef,
+    size: int,
+    etag: str,
+    execution_name: str,
+    execution_arn: str,
+    settings: Settings,
+    trigger: dict | None = None,
 ) -> dict:
-    identity = f"{video.bucket}/{video.key}/{video.version_id or etag}"
+    # MinConfidence is part of the job's identity: re-analysing the same version with another MinConfidence
+    # under the same token would get IdempotentParameterMismatch from Rekognition.
+    identity = f"{video.bucket}/{video.key}/{video.version_id or etag}/{settings.min_confidence:g}"
     s3_object = {"Bucket": video.bucket, "Name": video.key}
     if video.version_id:
         s3_object["Version"] = video.version_id
@@ -140,7 +186,10 @@ def plan_job(
         },
         "review": {
             "timeoutSeconds": settings.review_timeout_seconds,
-            "heartbeatSeconds": min(settings.review_heartbeat_seconds, settings.review_timeout_seconds),
+            # Strictly below the timeout: a heartbeat limit equal to it would never be the one that fires.
+            "heartbeatSeconds": max(1, min(settings.review_heartbeat_seconds, settings.review_timeout_seconds - 1)),
         },
         "results": {"bucket": settings.results_bucket, "prefix": f"moderations/{execution_name}/"},
+        "labelPages": {"pageSize": LABELS_PER_PAGE, "maxPages": max_label_pages(settings)},
+        "trigger": trigger if trigger is not None else normalize_trigger(None, ""),
     }

@@ -61,17 +61,47 @@ def test_no_statement_grants_wildcard_actions(template):
 def test_wildcard_resources_only_where_the_service_has_no_resource_level_permissions(template):
     # Rekognition video jobs, CloudWatch Logs delivery and X-Ray accept only "*".
     allowed_prefixes = ("rekognition:", "logs:", "xray:")
-    offenders = [
-        (logical_id, statement["Action"])
-        for logical_id, statement in allow_statements(template)
-        if statement.get("Resource") == "*" and not all(a.startswith(allowed_prefixes) for a in statement["Action"])
-    ]
+    offenders = []
+    for logical_id, statement in allow_statements(template):
+        resources = statement.get("Resource")
+        resources = resources if isinstance(resources, list) else [resources]  # "*" and ["*", ...] alike
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "*" in resources and not all(a.startswith(allowed_prefixes) for a in actions):
+            offenders.append((logical_id, actions))
     assert offenders == []
+
+
+def test_the_wildcard_resource_check_sees_list_forms():
+    offending = {
+        "Resources": {
+            "F": {
+                "Properties": {
+                    "Policies": [
+                        {
+                            "Statement": [
+                                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]},
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    with pytest.raises(AssertionError):
+        test_wildcard_resources_only_where_the_service_has_no_resource_level_permissions(offending)
 
 
 def test_every_function_has_its_own_policy_and_an_existing_code_folder(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 7
+    assert {
+        "SubmitFunction",
+        "ValidateInputFunction",
+        "StoreLabelsFunction",
+        "EvaluateRulesFunction",
+        "StartHumanReviewFunction",
+        "CompleteHumanReviewFunction",
+        "ReviewHeartbeatFunction",
+    } <= set(functions)
     for logical_id, function in functions.items():
         code = ROOT / function["Properties"]["CodeUri"]
         assert (code / "app.py").is_file() and (code / "requirements.txt").is_file(), logical_id
@@ -188,3 +218,175 @@ def test_media_cors_origin_is_valid_for_s3(template):
     (origin,) = rule["AllowedOrigins"]
     _, _, default = origin["Fn::If"]
     assert default["Fn::Sub"].count("*") == 1 and default["Fn::Sub"].startswith("https://")
+
+
+def grants(template: dict, logical_id: str) -> list[tuple[str, object]]:
+    """(action, resource) pairs one resource's policies allow."""
+    pairs = []
+    for owner, statement in allow_statements(template):
+        if owner != logical_id:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        pairs += [(a, r) for a in actions for r in resources]
+    return pairs
+
+
+@pytest.mark.parametrize("function", ["SubmitFunction", "ValidateInputFunction", "StartHumanReviewFunction"])
+def test_functions_that_head_media_objects_may_list_the_bucket_so_missing_is_404(template, function):
+    assert ("s3:ListBucket", {"Fn::GetAtt": ["MediaBucket", "Arn"]}) in grants(template, function)
+
+
+def test_tagging_reads_and_writes_the_analysed_versions_tags(template, definition):
+    granted = {a for a, _ in grants(template, "ModerationStateMachine")}
+    assert {"s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"} <= granted
+    states = definition["States"]
+    assert states["RecordDecision"]["Next"] == "TagVideo"
+    versioned = [s for s in states.values() if s.get("Resource", "").endswith("ObjectTagging")]
+    assert {s["Parameters"].get("VersionId.$") for s in versioned} == {"$.final.versionId", None}
+    writes = [s for s in versioned if s["Resource"].endswith("putObjectTagging")]
+    assert all(s["Parameters"]["Tagging"]["TagSet.$"] == "$.tagging.groups[*].tags[*][*]" for s in writes)
+
+
+def test_reviewers_can_be_shown_the_analysed_version(template):
+    granted = grants(template, "A2IFlowDefinitionRole")
+    assert ("s3:GetObjectVersion", {"Fn::Sub": "${MediaBucket.Arn}/*"}) in granted
+
+
+def test_failed_event_deliveries_are_kept_in_an_encrypted_queue_only_our_rules_may_write(template):
+    resources = template["Resources"]
+    queue = {"Fn::GetAtt": ["EventDeliveryDLQ", "Arn"]}
+    rules = {
+        "SubmitFunction": ["VideoUploaded"],
+        "CompleteHumanReviewFunction": ["HumanLoopStatusChanged", "HumanLoopReplay"],
+        "ArchiveExecutionFunction": ["ExecutionEnded"],
+    }
+    for function, events in rules.items():
+        props = resources[function]["Properties"]
+        for event in events:
+            assert props["Events"][event]["Properties"]["DeadLetterConfig"] == {"Arn": queue}
+        # EventBridge's DLQ covers delivery; a function that keeps failing is kept by its OnFailure destination.
+        assert props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
+    assert resources["EventDeliveryDLQ"]["Properties"]["SqsManagedSseEnabled"] is True
+    policy = resources["EventDeliveryDLQPolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "EventDeliveryDLQ"}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    sources = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sources == [{"Fn::GetAtt": [f"{f}{e}", "Arn"]} for f, events in rules.items() for e in events]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_a_burst_beyond_rekognitions_20_concurrent_jobs_waits_for_a_slot(definition):
+    retries = definition["States"]["StartModeration"]["Retry"]
+    limit = next(r for r in retries if "Rekognition.LimitExceededException" in r["ErrorEquals"])
+    assert "rekognition.LimitExceededException" in limit["ErrorEquals"]
+    assert limit["IntervalSeconds"] >= 30 and limit["MaxAttempts"] >= 20 and limit["MaxDelaySeconds"] >= 300
+    assert limit["JitterStrategy"] == "FULL"
+    assert retries.index(limit) == 0  # not shadowed by the short, general retrier
+    assert all("LimitExceeded" not in e for r in retries[1:] for e in r["ErrorEquals"])
+
+
+def test_a2i_expiry_escalates_and_a2i_throttling_is_retried(definition):
+    review = definition["States"]["HumanReview"]
+    escalate = next(c for c in review["Catch"] if "States.Timeout" in c["ErrorEquals"])
+    assert "HumanLoopExpired" in escalate["ErrorEquals"] and escalate["Next"] == "StopHumanLoop"
+    retried = {e for r in review["Retry"] for e in r["ErrorEquals"]}
+    assert {"A2IThrottled", "A2IQuotaExceeded"} <= retried
+
+
+def test_the_decision_records_the_trigger_validate_input_normalised(definition):
+    """A console/CLI start has no $.trigger: only the pre-validation failure path may read it, after a default."""
+    states = definition["States"]
+    readers = [n for n, s in states.items() if "$.trigger" in json.dumps(s.get("Parameters", {}))]
+    assert readers == ["FailedValidation"]
+    for name in ("DecidedByRules", "DecidedByHuman", "Escalated", "Failed"):
+        assert states[name]["Parameters"]["trigger.$"] == "States.JsonToString($.job.trigger)"
+    routes = [c for c in states["DescribeFailure"]["Choices"] if c["Next"] in {"FailedValidation", "DefaultTrigger"}]
+    assert [r["Next"] for r in routes] == ["FailedValidation", "DefaultTrigger"]
+    assert {"Variable": "$.trigger", "IsPresent": True} in routes[0]["And"]
+    assert (
+        states["DefaultTrigger"]["ResultPath"] == "$.trigger" and states["DefaultTrigger"]["Next"] == "FailedValidation"
+    )
+
+
+def _job_plan():
+    """validate_input's job_plan, loaded under its own name (unit tests import it as a flat ``job_plan``)."""
+    import importlib.util
+    import sys
+
+    name = "vidmod_template_test_job_plan"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / "validate_input" / "job_plan.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def test_a_worst_case_label_page_fits_the_state_payload_limit(definition):
+    """Each detection can carry up to 50 ContentTypes: the page size must keep the whole state under 256 KiB."""
+    page_size = _job_plan().LABELS_PER_PAGE
+    for name in ("FetchFirstLabelsPage", "FetchNextLabelsPage"):
+        assert definition["States"][name]["Parameters"]["MaxResults"] == page_size
+    confidence = 99.12345886230469
+    detection = {
+        "Timestamp": 21_600_000,
+        "ModerationLabel": {"Confidence": confidence, "Name": "N" * 64, "ParentName": "P" * 64, "TaxonomyLevel": 3},
+        "StartTimestampMillis": 21_600_000,
+        "EndTimestampMillis": 21_600_000,
+        "DurationMillis": 21_600_000,
+        "ContentTypes": [{"Confidence": confidence, "Name": "C" * 64} for _ in range(50)],
+    }
+    key = "k" * 1024  # S3's longest key appears in the input, the job, the Rekognition Video and the check
+    state = {
+        "video": {"bucket": "b" * 63, "key": key, "versionId": "v" * 32, "etag": "e" * 34},
+        "trigger": {"type": "s3-upload", "id": "i" * 36, "principal": "p" * 200, "receivedAt": "2026-11-24T10:00:00Z"},
+        "job": {"video": {"key": key, "uri": key, "name": key, "s3Object": {"Name": key}}, "pad": "x" * 2048},
+        "moderation": {
+            "jobId": "j" * 64,
+            "check": {
+                "status": "SUCCEEDED",
+                "response": {"ModerationLabels": [detection], "Video": {"S3Object": {"Name": key}}, "pad": "x" * 1024},
+            },
+        },
+        "labels": {
+            "pages": 1,
+            "detections": 40,
+            "page": {
+                "ModerationLabels": [detection] * page_size,
+                "NextToken": "t" * 255,
+                "Video": {"S3Object": {"Name": key}},
+                "VideoMetadata": {"pad": "x" * 512},
+                "pad": "x" * 1024,
+            },
+        },
+    }
+    assert len(json.dumps(state, separators=(",", ":"))) < 256 * 1024
+
+
+def test_polling_and_label_pages_cannot_exceed_the_execution_history_limit(template):
+    plan = _job_plan()
+    worst_polls = template["Parameters"]["PollMaxAttempts"]["MaxValue"]
+    settings = plan.Settings.from_env({"RESULTS_BUCKET": "r", "POLL_MAX_ATTEMPTS": str(worst_polls)})
+    pages = plan.max_label_pages(settings)
+    assert pages >= 1
+    assert plan.EVENTS_RESERVED + worst_polls * plan.EVENTS_PER_POLL + pages * plan.EVENTS_PER_LABEL_PAGE <= 25_000
+
+
+def test_poll_and_heartbeat_parameters_are_guarded(template):
+    params = template["Parameters"]
+    assert params["PollMinSeconds"]["MinValue"] >= 1  # a 0 s first wait never grows (0 + 0)
+    assert params["PollMaxSeconds"]["MinValue"] >= 1 and params["PollMaxAttempts"]["MinValue"] >= 1
+    assert "HeartbeatSchedule period" in params["ReviewHeartbeatSeconds"]["Description"]
+    env = template["Resources"]["ReviewHeartbeatFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["HEARTBEAT_SCHEDULE"] == {"Ref": "HeartbeatSchedule"}
+
+
+def test_more_label_pages_than_the_history_holds_fail_with_a_record(definition):
+    states = definition["States"]
+    assert states["ValidateInput"]["ResultSelector"]["labelPages.$"] == "$.Payload.labelPages"
+    guard = states["MoreLabelPages"]["Choices"][0]
+    assert guard["Next"] == "LabelBudgetExceeded"
+    assert {"Variable": "$.labels.pages", "NumericGreaterThanEqualsPath": "$.job.labelPages.maxPages"} in guard["And"]
+    failure = states["LabelBudgetExceeded"]
+    assert failure["Parameters"]["Error"] == "TooManyLabels" and failure["Next"] == "DescribeFailure"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
+from botocore.stub import Stubber
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 TABLE = "review-tasks"
+FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/vidmod-review"
 OUTPUT_KEY = "a2i-output/vidmod-review/2026/11/24/10/05/00/vidmod-abc123/output.json"
 SEGMENTS = [
     {"index": 0, "name": "Drugs & Tobacco", "category": "Drugs & Tobacco"},
@@ -71,6 +75,7 @@ class FakeSfn:
 @pytest.fixture
 def env(aws, monkeypatch, load_function):
     monkeypatch.setenv("REVIEW_TASKS_TABLE", TABLE)
+    monkeypatch.setenv("FLOW_DEFINITION_ARN", FLOW)
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     ddb.create_table(
         TableName=TABLE,
@@ -97,7 +102,8 @@ def status_of(ddb) -> str:
 
 def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, lambda_context, monkeypatch):
     app, ddb, s3 = env
-    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    stored = json.dumps(a2i_output(APPROVE), indent=1).encode()
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=stored)
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
     assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
@@ -111,21 +117,30 @@ def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, 
         {"index": 1, "label": "Weapons", "verdict": "wrong-category", "category": "Gambling"},
     ]
     assert output["comment"] == "toy gun"
+    assert output["outputSha256"] == hashlib.sha256(stored).hexdigest()  # of the bytes as stored, not re-encoded
+    assert [r["workerId"] for r in output["reviewers"]] == ["alice"]
+    assert "s-1" not in kwargs["output"] and "https://cognito" not in kwargs["output"]  # no identityData
     assert status_of(ddb) == "DONE"
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "cause"),
+    ("status", "code", "error", "cause"),
     [
-        ("failed", "HumanLoopFailed", "Expired: The human loop expired"),
-        ("stopped", "HumanLoopStopped", "Stopped: no reason given"),
+        # A2I's task lifetime ran out: a review timeout, which the workflow escalates (caught with States.Timeout).
+        ("failed", "Expired", "HumanLoopExpired", "Expired: The human loop expired"),
+        ("failed", "InternalError", "HumanLoopFailed", "InternalError: The human loop expired"),
+        ("stopped", None, "HumanLoopStopped", "Stopped: no reason given"),
     ],
 )
-def test_failed_or_stopped_loop_fails_the_task_with_the_reason(env, lambda_context, monkeypatch, status, error, cause):
+def test_failed_or_stopped_loop_fails_the_task_with_the_reason(
+    env, lambda_context, monkeypatch, status, code, error, cause
+):
     app, ddb, _ = env
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
-    app.lambda_handler(event(status), lambda_context)
+    failed = event(status)
+    failed["detail"]["failureCode"] = code
+    app.lambda_handler(failed, lambda_context)
     ((name, kwargs),) = sfn.calls
     assert (name, kwargs["error"]) == ("failure", error)
     assert kwargs["cause"].startswith(cause)
@@ -154,11 +169,89 @@ def test_late_event_for_an_expired_token_is_logged_not_raised(env, lambda_contex
 def test_other_step_functions_errors_still_raise_so_eventbridge_retries(env, lambda_context, monkeypatch):
     from botocore.exceptions import ClientError
 
-    app, _, s3 = env
+    app, ddb, s3 = env
     s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
     monkeypatch.setattr(app, "sfn", FakeSfn(error_code="ThrottlingException"))
     with pytest.raises(ClientError):
         app.lambda_handler(event("completed"), lambda_context)
+    assert status_of(ddb) == "PENDING"  # released: the retried event can still send
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
+
+
+def test_racing_duplicates_send_once_and_the_loser_never_overwrites_done(env, lambda_context, monkeypatch):
+    """Both events read PENDING; the first claims, sends and marks DONE; the second's claim must fail."""
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    stale_read = app.pending_task("vidmod-abc123")  # what the slower duplicate read before the winner finished
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
+    monkeypatch.setattr(app, "pending_task", lambda name: stale_read)
+    monkeypatch.setattr(app, "sfn", FakeSfn(error_code="TaskTimedOut"))  # what a second send would get
+    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}
+    assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
+
+
+def test_an_event_arriving_while_another_sends_is_ignored_but_a_crashed_claim_is_taken_over(
+    env, lambda_context, monkeypatch
+):
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.claim("vidmod-abc123", "tok+/=")  # another invocation is sending right now
+    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}
+    assert sfn.calls == [] and status_of(ddb) == "SENDING"
+    later = time.time() + app.CLAIM_LEASE_SECONDS + 5
+    monkeypatch.setattr(app.time, "time", lambda: later)  # the sender crashed; its lease ran out
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
+    assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
+
+
+def test_a_replayed_loop_is_read_from_a2i_and_resumes_the_task(env, lambda_context, monkeypatch):
+    """start_human_review found the loop already Completed: the replay names the loop, A2I says the rest."""
+    app, ddb, s3 = env
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    replay = json.loads((FIXTURES / "vidmod_human_loop_replay.json").read_text())
+    with Stubber(app.a2i) as stub:
+        stub.add_response(
+            "describe_human_loop",
+            {
+                "CreationTime": "2026-11-24T10:00:00Z",
+                "HumanLoopStatus": "Completed",
+                "HumanLoopName": "vidmod-abc123",
+                "HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/vidmod-abc123",
+                "FlowDefinitionArn": FLOW,
+                "HumanLoopOutput": {"OutputS3Uri": f"s3://results-bucket/{OUTPUT_KEY}"},
+            },
+            {"HumanLoopName": "vidmod-abc123"},
+        )
+        assert app.lambda_handler(replay, lambda_context) == {"sent": "APPROVE"}
+    assert sfn.calls[0][0] == "success" and status_of(ddb) == "DONE"
+
+
+def test_a_replay_for_another_flow_definition_is_ignored(env, lambda_context, monkeypatch):
+    app, _, _ = env
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    replay = json.loads((FIXTURES / "vidmod_human_loop_replay.json").read_text())
+    with Stubber(app.a2i) as stub:
+        stub.add_response(
+            "describe_human_loop",
+            {
+                "CreationTime": "2026-11-24T10:00:00Z",
+                "HumanLoopStatus": "Completed",
+                "HumanLoopName": "vidmod-abc123",
+                "HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/vidmod-abc123",
+                "FlowDefinitionArn": FLOW.replace("vidmod-review", "someone-else"),
+            },
+        )
+        assert app.lambda_handler(replay, lambda_context) == {"ignored": "unknown loop"}
+    assert sfn.calls == []
 
 
 def test_unknown_loop_is_ignored(env, lambda_context, monkeypatch):

@@ -76,3 +76,84 @@ def test_heartbeats_only_loops_still_in_progress(heartbeat, lambda_context):
     counts = app.lambda_handler({}, lambda_context)
     assert beats == ["tok-live"]
     assert counts == {"heartbeat": 1, "Completed": 1}
+
+
+def status_of(ddb, name: str) -> str:
+    return ddb.get_item(TableName="tasks", Key={"humanLoopName": {"S": name}})["Item"]["status"]["S"]
+
+
+def client_error(code: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, "op")
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+def test_rows_whose_task_already_ended_are_expired_not_polled_forever(heartbeat, aws, lambda_context, code):
+    app, ddb = heartbeat, aws.client("dynamodb")
+
+    def refuse(taskToken):
+        raise client_error(code)
+
+    app.sfn.send_task_heartbeat = refuse
+    app.a2i.describe_human_loop = lambda HumanLoopName: describe(HumanLoopName, "InProgress")
+    assert app.lambda_handler({}, lambda_context) == {"expired": 2}
+    assert (status_of(ddb, "live"), status_of(ddb, "finished"), status_of(ddb, "done")) == (
+        "EXPIRED",
+        "EXPIRED",
+        "DONE",
+    )
+    assert app.lambda_handler({}, lambda_context) == {}  # nothing left to poll
+
+
+def test_a_missing_loop_expires_its_row_only_after_the_start_grace_period(heartbeat, aws, lambda_context):
+    import time
+
+    app, ddb = heartbeat, aws.client("dynamodb")
+    now = int(time.time())
+    for name, created in [("live", now - app.LOOP_START_GRACE_SECONDS - 60), ("finished", now)]:
+        ddb.update_item(
+            TableName="tasks",
+            Key={"humanLoopName": {"S": name}},
+            UpdateExpression="SET createdAt = :c",
+            ExpressionAttributeValues={":c": {"N": str(created)}},
+        )
+
+    def missing(HumanLoopName):
+        raise client_error("ResourceNotFoundException")
+
+    app.a2i.describe_human_loop = missing
+    counts = app.lambda_handler({}, lambda_context)
+    assert counts == {"expired": 1, "unknown": 1}
+    assert (status_of(ddb, "live"), status_of(ddb, "finished")) == ("EXPIRED", "PENDING")  # "finished" is starting
+
+
+def test_a_row_whose_token_was_replaced_meanwhile_is_not_expired(heartbeat, aws):
+    app, ddb = heartbeat, aws.client("dynamodb")
+    ddb.update_item(
+        TableName="tasks",
+        Key={"humanLoopName": {"S": "live"}},
+        UpdateExpression="SET taskToken = :t",
+        ExpressionAttributeValues={":t": {"S": "tok-retried"}},
+    )
+    app.expire("live", "tok-live")
+    assert status_of(ddb, "live") == "PENDING"
+
+
+def test_a_heartbeat_limit_below_the_schedule_period_is_reported(heartbeat, aws, monkeypatch, lambda_context):
+    app, ddb = heartbeat, aws.client("dynamodb")
+    assert app.schedule_seconds("rate(10 minutes)") == 600 and app.schedule_seconds("rate(1 hour)") == 3600
+    monkeypatch.setenv("HEARTBEAT_SCHEDULE", "rate(10 minutes)")
+    ddb.update_item(
+        TableName="tasks",
+        Key={"humanLoopName": {"S": "live"}},
+        UpdateExpression="SET heartbeatSeconds = :h",
+        ExpressionAttributeValues={":h": {"N": "300"}},
+    )
+    errors = []
+    monkeypatch.setattr(app.logger, "error", lambda message, **kw: errors.append((message, kw)))
+    app.sfn.send_task_heartbeat = lambda taskToken: None
+    app.a2i.describe_human_loop = lambda HumanLoopName: describe(HumanLoopName, "InProgress")
+    app.lambda_handler({}, lambda_context)
+    ((message, kw),) = errors
+    assert "must exceed the HeartbeatSchedule period" in message and kw["extra"] == {"scheduleSeconds": 600, "tasks": 1}

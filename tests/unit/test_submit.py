@@ -38,9 +38,11 @@ def env(aws, monkeypatch, load_function):
     return load_function("submit"), s3, sfn, arn
 
 
-def upload_event(key: str) -> dict:
+def upload_event(key: str, version_id: str) -> dict:
+    """The media bucket is versioned: S3's event names the version it created."""
     event = json.loads((FIXTURES / "s3_object_created.json").read_text())
     event["detail"]["object"]["key"] = key
+    event["detail"]["object"]["version-id"] = version_id
     return event
 
 
@@ -64,9 +66,9 @@ def api_event(method: str, path: str, body: object = None) -> dict:
 
 def test_duplicate_upload_events_start_exactly_one_execution(env, lambda_context):
     app, s3, sfn, arn = env
-    s3.put_object(Bucket="media-bucket", Key="uploads/my holiday clip.mp4", Body=b"video")
-    first = app.lambda_handler(upload_event("uploads/my+holiday+clip.mp4"), lambda_context)
-    second = app.lambda_handler(upload_event("uploads/my+holiday+clip.mp4"), lambda_context)
+    version = s3.put_object(Bucket="media-bucket", Key="uploads/my holiday clip.mp4", Body=b"video")["VersionId"]
+    first = app.lambda_handler(upload_event("uploads/my+holiday+clip.mp4", version), lambda_context)
+    second = app.lambda_handler(upload_event("uploads/my+holiday+clip.mp4", version), lambda_context)
     assert first["duplicate"] is False and second["duplicate"] is True
     assert first["executionName"] == second["executionName"]
     assert len(first["executionName"]) <= 80
@@ -75,20 +77,24 @@ def test_duplicate_upload_events_start_exactly_one_execution(env, lambda_context
     started = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
     assert started["video"]["key"] == "uploads/my holiday clip.mp4"  # URL-decoded from the event
     assert started["trigger"]["type"] == "s3-upload" and started["trigger"]["id"]
+    assert started["video"]["versionId"] == version
 
 
-def test_a_new_version_is_a_new_execution(env, lambda_context):
+def test_a_new_version_is_a_new_execution_pinned_to_the_version_the_event_names(env, lambda_context):
     app, s3, sfn, arn = env
-    s3.put_object(Bucket="media-bucket", Key="a.mp4", Body=b"1")
-    app.lambda_handler(upload_event("a.mp4"), lambda_context)
-    s3.put_object(Bucket="media-bucket", Key="a.mp4", Body=b"2")
-    app.lambda_handler(upload_event("a.mp4"), lambda_context)
+    first = s3.put_object(Bucket="media-bucket", Key="a.mp4", Body=b"1")["VersionId"]
+    second = s3.put_object(Bucket="media-bucket", Key="a.mp4", Body=b"2")["VersionId"]
+    # The first upload's event arrives after the second upload: it still moderates the first version.
+    started = [app.lambda_handler(upload_event("a.mp4", v), lambda_context) for v in (first, second)]
+    assert [s["video"]["versionId"] for s in started] == [first, second]
+    assert started[0]["executionName"] != started[1]["executionName"]
     assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 2
 
 
 def test_upload_event_for_a_deleted_object_starts_nothing(env, lambda_context):
     app, _, sfn, arn = env
-    assert app.lambda_handler(upload_event("gone.mp4"), lambda_context) == {"ignored": "object missing"}
+    event = upload_event("gone.mp4", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+    assert app.lambda_handler(event, lambda_context) == {"ignored": "object missing"}
     assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
 
 
@@ -129,3 +135,52 @@ def test_api_bad_requests_get_400_with_a_specific_message(env, lambda_context, b
 def test_api_unknown_moderation_is_404(env, lambda_context):
     app, _, _, _ = env
     assert app.lambda_handler(api_event("GET", "/moderations/nope"), lambda_context)["statusCode"] == 404
+
+
+def forbid_head_object(app, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def forbidden(**kwargs):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    monkeypatch.setattr(app.s3, "head_object", forbidden)
+
+
+def test_api_names_an_unreadable_or_missing_object_instead_of_failing_with_500(env, lambda_context, monkeypatch):
+    """S3 answers 403, not 404, for a missing key when the caller lacks s3:ListBucket."""
+    app, _, _, _ = env
+    forbid_head_object(app, monkeypatch)
+    response = app.lambda_handler(
+        api_event("POST", "/moderations", {"video": "s3://media-bucket/v.mp4"}), lambda_context
+    )
+    assert response["statusCode"] == 400
+    assert "does not exist or is not readable by this function" in response["body"]
+
+
+def test_upload_of_an_unreadable_object_fails_so_the_event_is_kept(env, lambda_context, monkeypatch):
+    app, _, sfn, arn = env
+    forbid_head_object(app, monkeypatch)
+    with pytest.raises(Exception, match="not readable") as raised:
+        app.lambda_handler(upload_event("a.mp4", "v1"), lambda_context)
+    assert type(raised.value).__name__ == "VideoNotReadable"  # retried, then the OnFailure queue keeps it
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_credentials_in_api_requests_are_never_logged(env, lambda_context, monkeypatch):
+    app, s3, _, _ = env
+    s3.put_object(Bucket="media-bucket", Key="v.mp4", Body=b"1")
+    records = []
+    monkeypatch.setattr(app.logger, "info", lambda message, **kw: records.append((message, kw)))
+    event = api_event("POST", "/moderations", {"video": "s3://media-bucket/v.mp4"})
+    event["headers"] |= {
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261124/us-east-1/execute-api/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024",
+        "X-Amz-Security-Token": "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN",
+        "x-amz-date": "20261124T100000Z",
+    }
+    event["requestContext"]["authorizer"]["iam"]["accessKey"] = "ASIAEXAMPLEKEY"
+    assert app.lambda_handler(event, lambda_context)["statusCode"] == 202
+    logged = json.dumps(records, default=str)
+    assert '"x-amz-date": "20261124T100000Z"' in logged  # the event is logged...
+    for secret in ("Signature=fe5f80f7", "AKIAEXAMPLE", "EXAMPLESESSIONTOKEN", "ASIAEXAMPLEKEY"):
+        assert secret not in logged  # ...without the caller's credentials

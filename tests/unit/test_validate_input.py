@@ -75,3 +75,70 @@ def test_bad_input_fails_with_a_named_error(app, lambda_context, video, body, er
     with pytest.raises(Exception, match=message) as raised:
         run(app, lambda_context, video)
     assert type(raised.value).__name__ == error
+
+
+def test_a_forbidden_head_object_is_a_named_error_not_a_crash(app, lambda_context, monkeypatch):
+    """Without s3:ListBucket S3 answers 403 for a missing key; an unreadable object gets the same answer."""
+    from botocore.exceptions import ClientError
+
+    module, _ = app
+
+    def forbidden(**kwargs):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    monkeypatch.setattr(module.s3, "head_object", forbidden)
+    with pytest.raises(Exception, match="does not exist or is not readable by this function") as raised:
+        run(app, lambda_context, {"bucket": "media", "key": "secret.mp4"})
+    assert type(raised.value).__name__ == "VideoNotFound"
+
+
+def test_an_execution_started_without_a_trigger_gets_a_manual_one(app, lambda_context):
+    module, s3 = app
+    s3.put_object(Bucket="media", Key="a.mp4", Body=b"1")
+    execution = EXECUTION | {"startTime": "2026-11-24T10:00:00.000Z"}
+    video = {"bucket": "media", "key": "a.mp4"}
+    job = module.lambda_handler({"input": {"video": video}, "execution": execution}, lambda_context)
+    assert job["trigger"] == {
+        "type": "manual",
+        "id": "",
+        "principal": "unknown",
+        "receivedAt": "2026-11-24T10:00:00.000Z",
+    }
+    given = {"type": "api", "id": "req-1", "principal": "arn:aws:iam::1:user/ops", "receivedAt": "2026-11-24T09:59:59Z"}
+    job = module.lambda_handler({"input": {"video": video, "trigger": given}, "execution": execution}, lambda_context)
+    assert job["trigger"] == given
+
+
+def test_the_heartbeat_limit_is_strictly_below_the_review_timeout(app, lambda_context, monkeypatch):
+    _, s3 = app
+    s3.put_object(Bucket="media", Key="a.mp4", Body=b"1")
+    monkeypatch.setenv("REVIEW_TIMEOUT_SECONDS", "3600")
+    monkeypatch.setenv("REVIEW_HEARTBEAT_SECONDS", "3600")
+    assert run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["review"] == {
+        "timeoutSeconds": 3600,
+        "heartbeatSeconds": 3599,
+    }
+
+
+def test_min_confidence_is_part_of_the_rekognition_token(app, lambda_context, monkeypatch):
+    """Re-analysing a version with another MinConfidence must not reuse the token (IdempotentParameterMismatch)."""
+    _, s3 = app
+    s3.put_object(Bucket="media", Key="a.mp4", Body=b"1")
+    first = run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["clientRequestToken"]
+    monkeypatch.setenv("MIN_CONFIDENCE", "70")
+    assert run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["clientRequestToken"] != first
+
+
+def test_label_pages_are_budgeted_from_the_history_limit(app, lambda_context, monkeypatch):
+    _, s3 = app
+    import job_plan
+
+    s3.put_object(Bucket="media", Key="a.mp4", Body=b"1")
+    pages = run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})["labelPages"]
+    # 25,000 events - 600 reserved - 120 polls x 17 = 22,360 for pages of 12 events each
+    assert pages == {"pageSize": 40, "maxPages": 1863}
+    assert job_plan.HISTORY_EVENT_LIMIT >= 1863 * 12 + 120 * 17 + 600
+    monkeypatch.setenv("POLL_MAX_ATTEMPTS", "1500")
+    with pytest.raises(Exception, match="leaves no history events for label pages") as raised:
+        run(app, lambda_context, {"bucket": "media", "key": "a.mp4"})
+    assert type(raised.value).__name__ == "InvalidConfiguration"

@@ -1,0 +1,38 @@
+"""The archived form of a finished execution: what the audit reads once Step Functions has forgotten it.
+
+Step Functions keeps a closed Standard execution's history for 90 days; auditors ask months later. The
+archive is the DescribeExecution answer plus every GetExecutionHistory event, as JSON with ISO-8601 times,
+one object per execution at ``executions/<state machine name>/<execution name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+ARCHIVE_FORMAT = 1
+
+
+def archive_key(execution_arn: str) -> str:
+    """``arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`` → ``executions/MACHINE/NAME.json``."""
+    parts = execution_arn.split(":")
+    if len(parts) != 8 or parts[5] != "execution":
+        raise ValueError(f"not a Step Functions execution ARN: {execution_arn!r}")
+    return f"executions/{parts[6]}/{parts[7]}.json"
+
+
+def _iso(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def build_archive(execution: dict, events: list[dict], archived_at: datetime) -> bytes:
+    """The archive document; ``execution`` and ``events`` as boto3 returns them (datetimes allowed)."""
+    document = {
+        "format": ARCHIVE_FORMAT,
+        "archivedAt": archived_at,
+        "execution": {k: v for k, v in execution.items() if k != "ResponseMetadata"},
+        "events": events,
+    }
+    return json.dumps(document, default=_iso, separators=(",", ":")).encode()
