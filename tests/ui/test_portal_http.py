@@ -1,15 +1,19 @@
-"""The portal over HTTP (no browser): template rendering and escaping, login gate, byte-range video, one submit."""
+"""The portal over HTTP (no browser): rendering and escaping, login gate, byte-range video, one submit, and the
+protections a portal on 127.0.0.1 needs against other web pages (Host check, CSRF, origin, media limits)."""
 
 from __future__ import annotations
 
 import json
 import re
 import socket
+import time
 from pathlib import Path
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from vidmod.a2i.runtime import HumanLoopRuntime
@@ -19,13 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/review-flow"
 EVIL = '<img src=x onerror="window.__pwned=1">'
 VIDEO = bytes(range(256)) * 40  # 10,240 bytes; the route serves bytes, not pictures
+VIDEO_URL = "/media/media/clips/a%20b.mp4"
+OWN = "http://127.0.0.1"
+ANSWER = {"decision-approve": {"value": True}, "decision-reject": {"value": False}}
 
 
-def content(name: str, uncovered: list[str], label: str = "Weapons") -> str:
+def content(name: str, uncovered: list[str], label: str = "Weapons", uri: str = "s3://media/clips/a b.mp4", **more):
     return json.dumps(
         {
             "schemaVersion": "1",
-            "video": {"uri": "s3://media/clips/a b.mp4", "name": name, "durationMillis": 8000},
+            "video": {"uri": uri, "name": name, "durationMillis": 8000},
             "decision": {"ruleSetVersion": "r1", "reasons": []},
             "uncoveredCategories": uncovered,
             "segments": [
@@ -40,7 +47,12 @@ def content(name: str, uncovered: list[str], label: str = "Weapons") -> str:
             ],
             "segmentsTruncated": False,
         }
+        | more
     )
+
+
+def audit_page(request):
+    return PlainTextResponse("audit index")
 
 
 @pytest.fixture
@@ -56,14 +68,39 @@ def portal(tmp_path):
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket="media", Key="clips/a b.mp4", Body=VIDEO, ContentType="video/mp4")
     runtime = HumanLoopRuntime(url, tmp_path, {FLOW: "s3://results/out"})
-    app = create_app(runtime, url, ROOT / "ui" / "moderation-review.liquid.html")
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    app = create_app(
+        runtime,
+        url,
+        ROOT / "ui" / "moderation-review.liquid.html",
+        extra_routes=[Route("/audit", audit_page), Route("/audit/{name}", audit_page)],
+        allowed_hosts=["review.internal"],
+    )
+    with TestClient(app, base_url=OWN) as client:
         yield runtime, client, s3
     server.stop()
 
 
+def csrf(client: TestClient, path: str = "/login") -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text).group(1)
+
+
 def login(client: TestClient, name: str = "alice") -> None:
-    assert client.post("/login", data={"reviewer": name}, follow_redirects=False).status_code == 303
+    token = csrf(client)
+    response = client.post("/login", data={"reviewer": name, "csrf": token}, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def submit(client: TestClient, loop: str, answer: dict = ANSWER, **headers):
+    """POST an answer as the task page does; a header given as None is left out."""
+    sent = {"Content-Type": "application/json", "Origin": OWN} | headers
+    return client.post(
+        f"/tasks/{loop}/submit", content=json.dumps(answer), headers={k: v for k, v in sent.items() if v is not None}
+    )
+
+
+def read_output(runtime, s3, loop: str) -> dict:
+    uri = runtime.describe(loop)["HumanLoopOutput"]["OutputS3Uri"]
+    return json.loads(s3.get_object(Bucket="results", Key=uri.split("/", 3)[3])["Body"].read())
 
 
 def test_queue_needs_a_reviewer_name_and_lists_open_loops(portal):
@@ -76,48 +113,255 @@ def test_queue_needs_a_reviewer_name_and_lists_open_loops(portal):
     assert page.index("/tasks/first") < page.index("/tasks/second") and "waiting" in page
 
 
-def test_task_page_escapes_input_and_shows_the_uncovered_banner(portal):
+def test_task_page_escapes_input_and_shows_what_was_and_was_not_checked(portal):
     runtime, client, _ = portal
-    runtime.start_human_loop("evil", FLOW, content(EVIL, ["Alcohol", "Gambling"], label="</script><b>x</b>"))
+    runtime.start_human_loop(
+        "evil", FLOW, content(EVIL, ["Alcohol", EVIL], label="</script><b>x</b>", coveredCategories=["Explicit"])
+    )
     runtime.start_human_loop("plain", FLOW, content("plain.mp4", []))
     login(client)
     page = client.get("/tasks/evil").text
     assert EVIL not in page and "&lt;img src=x onerror=" in page
     assert "</script><b>x</b>" not in page and "&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;" in page
-    assert re.search(r"Not checked by the detector:</strong> Alcohol, Gambling", page)
+    assert re.search(r"Not checked:</strong> Alcohol, &lt;img src=x", page)
+    assert re.search(r"Checked by the detector:</strong> Explicit\s+— the flagged segments are listed below", page)
     assert 'src="/media/media/clips/a%20b.mp4"' in page
     assert "/static/crowd-polyfill.js" in page and "assets.crowd.aws" not in page
     assert 'name="seg-0-tp"' in page and 'name="seg-0-category"' in page and 'data-start="65000"' in page
-    assert "Not checked by the detector" not in client.get("/tasks/plain").text
+    plain = client.get("/tasks/plain").text
+    assert "Not checked" not in plain and "Checked by the detector" not in plain
     assert client.get("/tasks/no-such-loop").status_code == 404
 
 
 def test_media_supports_byte_ranges_and_head(portal):
-    _, client, _ = portal
-    whole = client.get("/media/media/clips/a%20b.mp4")
+    runtime, client, _ = portal
+    runtime.start_human_loop("clip", FLOW, content("a b.mp4", []))
+    login(client)
+    whole = client.get(VIDEO_URL)
     assert whole.status_code == 200 and whole.content == VIDEO and whole.headers["accept-ranges"] == "bytes"
-    part = client.get("/media/media/clips/a%20b.mp4", headers={"Range": "bytes=100-199"})
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["x-content-type-options"] == "nosniff"
+    part = client.get(VIDEO_URL, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == VIDEO[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(VIDEO)}"
-    tail = client.get("/media/media/clips/a%20b.mp4", headers={"Range": "bytes=-16"})
+    tail = client.get(VIDEO_URL, headers={"Range": "bytes=-16"})
     assert tail.status_code == 206 and tail.content == VIDEO[-16:]
-    head = client.head("/media/media/clips/a%20b.mp4")
+    head = client.head(VIDEO_URL)
     assert head.status_code == 200 and head.headers["content-length"] == str(len(VIDEO)) and head.content == b""
-    assert client.get("/media/media/clips/a%20b.mp4", headers={"Range": "bytes=99999-"}).status_code == 416
-    assert client.get("/media/media/missing.mp4").status_code == 404
+    assert client.get(VIDEO_URL, headers={"Range": "bytes=99999-"}).status_code == 416
 
 
 def test_a_loop_is_submitted_once(portal):
     runtime, client, s3 = portal
     runtime.start_human_loop("once", FLOW, content("once.mp4", []))
-    answer = {"decision-approve": {"value": True}, "decision-reject": {"value": False}}
-    assert client.post("/tasks/once/submit", json=answer).status_code == 401  # not logged in
+    assert submit(client, "once").status_code == 401  # not logged in
     login(client, "bob")
     client.get("/tasks/once")
-    first = client.post("/tasks/once/submit", json=answer)
+    first = submit(client, "once")
     assert first.status_code == 200 and first.json()["ok"] is True and first.json()["redirect"] == "/"
-    second = client.post("/tasks/once/submit", json={"decision-reject": {"value": True}})
+    second = submit(client, "once", {"decision-reject": {"value": True}})
     assert second.status_code == 409 and "cannot be submitted again" in second.json()["message"]
-    uri = runtime.describe("once")["HumanLoopOutput"]["OutputS3Uri"]
-    output = json.loads(s3.get_object(Bucket="results", Key=uri.split("/", 3)[3])["Body"].read())
-    assert output["humanAnswers"][0]["workerId"] == "bob" and output["humanAnswers"][0]["answerContent"] == answer
+    output = read_output(runtime, s3, "once")
+    assert output["humanAnswers"][0]["workerId"] == "bob" and output["humanAnswers"][0]["answerContent"] == ANSWER
+
+
+# ---------------------------------------------------------------- acceptance time (server side)
+def test_acceptance_time_survives_many_task_pages_and_reloads(portal):
+    """Each task page used to add its acceptance time to the signed session cookie: after ~45 tasks Chromium
+    dropped the oversized cookie and every answer had timeSpentInSeconds 0. It is kept with the loop now."""
+    runtime, client, s3 = portal
+    names = [f"task-{i:02d}" for i in range(65)]
+    for name in names:
+        runtime.start_human_loop(name, FLOW, content(f"{name}.mp4", []))
+    login(client, "carol")
+    assert client.get("/tasks/task-00").status_code == 200
+    first_open = runtime.acceptances("task-00")["carol"]
+    time.sleep(0.3)
+    for name in names:  # every task page, the first one again (a reload must not reset its clock)
+        assert client.get(f"/tasks/{name}").status_code == 200
+    assert runtime.acceptances("task-00")["carol"] == first_open
+    assert len(client.cookies.get("session", "")) < 1024  # the session stays small
+    assert submit(client, "task-00").status_code == 200
+    (answer,) = read_output(runtime, s3, "task-00")["humanAnswers"]
+    assert answer["acceptanceTime"] == first_open and answer["acceptanceTime"] < answer["submissionTime"]
+    assert answer["timeSpentInSeconds"] >= 0.3
+
+
+def test_two_reviewers_on_one_task_see_each_other(portal):
+    runtime, client, _ = portal
+    runtime.start_human_loop("shared", FLOW, content("shared.mp4", []))
+    login(client, "dora")
+    client.get("/tasks/shared")
+    client.get("/logout")
+    login(client, "<b>erin</b>")
+    page = client.get("/tasks/shared").text
+    assert re.search(r"Also being reviewed by dora since \d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
+    queue = client.get("/").text
+    assert "dora since" in queue and "&lt;b&gt;erin&lt;/b&gt; since" in queue and "<b>erin</b> since" not in queue
+
+
+# ---------------------------------------------------------------- other web pages must not drive the portal
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", ""])
+def test_requests_for_another_host_name_are_refused(portal, host):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 still sends its own Host."""
+    runtime, client, _ = portal
+    runtime.start_human_loop("rebind", FLOW, content("rebind.mp4", []))
+    for path in ("/", "/login", "/tasks/rebind", VIDEO_URL, "/audit"):
+        assert client.get(path, headers={"Host": host}).status_code == 400
+    assert submit(client, "rebind", Host=host).status_code == 400
+
+
+def test_local_names_and_configured_hosts_are_answered(portal):
+    _, client, _ = portal
+    for host in ("127.0.0.1", "localhost:8080", "review.internal:80", "[::1]:9000"):
+        assert client.get("/login", headers={"Host": host}).status_code == 200, host
+
+
+def test_login_needs_the_forms_csrf_token(portal):
+    _, client, _ = portal
+    csrf(client)  # a session with a token exists, but the attacker's form cannot know it
+    for data in ({"reviewer": "mallory"}, {"reviewer": "mallory", "csrf": "guess"}):
+        assert client.post("/login", data=data, follow_redirects=False).status_code == 403
+    token = csrf(client)
+    foreign = client.post(
+        "/login",
+        data={"reviewer": "m", "csrf": token},
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
+    )
+    assert foreign.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 303  # still nobody logged in
+
+
+def test_submit_accepts_only_json_from_the_portals_own_pages(portal):
+    runtime, client, s3 = portal
+    runtime.start_human_loop("guarded", FLOW, content("guarded.mp4", []))
+    login(client, "frank")
+    client.get("/tasks/guarded")
+    body = json.dumps(ANSWER)
+    # a cross-site form or fetch: wrong origin, or a "simple" text/plain body
+    assert submit(client, "guarded", Origin="http://evil.example").status_code == 403
+    assert submit(client, "guarded", Origin="null").status_code == 403
+    assert submit(client, "guarded", Origin=None, Referer="http://evil.example/page").status_code == 403
+    plain = client.post("/tasks/guarded/submit", content=body, headers={"Content-Type": "text/plain", "Origin": OWN})
+    assert plain.status_code == 415
+    form = client.post(
+        "/tasks/guarded/submit",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": OWN},
+    )
+    assert form.status_code == 415
+    # neither Origin nor Referer: only with the page's CSRF token
+    bare = client.post("/tasks/guarded/submit", content=body, headers={"Content-Type": "application/json"})
+    assert bare.status_code == 403
+    assert runtime.describe("guarded")["HumanLoopStatus"] == "InProgress"
+    token = csrf(client, "/tasks/guarded")
+    with_token = client.post(
+        "/tasks/guarded/submit", content=body, headers={"Content-Type": "application/json", "X-CSRF-Token": token}
+    )
+    assert with_token.status_code == 200
+    assert read_output(runtime, s3, "guarded")["humanAnswers"][0]["workerId"] == "frank"
+
+
+def test_submit_from_a_same_origin_page_with_only_a_referer(portal):
+    runtime, client, _ = portal
+    runtime.start_human_loop("referred", FLOW, content("referred.mp4", []))
+    login(client)
+    response = submit(client, "referred", Origin=None, Referer=f"{OWN}/tasks/referred")
+    assert response.status_code == 200
+
+
+def test_media_needs_a_login_and_serves_only_the_loops_videos(portal):
+    runtime, client, s3 = portal
+    runtime.start_human_loop("clip", FLOW, content("a b.mp4", []))
+    s3.put_object(Bucket="media", Key="clips/other.mp4", Body=VIDEO, ContentType="video/mp4")
+    s3.put_object(Bucket="results", Key="secret.json", Body=b'{"secret": 1}', ContentType="application/json")
+    assert client.get(VIDEO_URL).status_code == 401
+    login(client)
+    assert client.get(VIDEO_URL).status_code == 200
+    assert client.get("/media/media/clips/other.mp4").status_code == 404  # exists, but no loop refers to it
+    assert client.get("/media/results/secret.json").status_code == 404  # another bucket
+    assert client.get("/media/media/missing.mp4").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("key", "stored", "served"),
+    [
+        ("up/page.mp4", "text/html", None),
+        ("up/script.mp4", "application/javascript", None),
+        ("up/image.svg", "image/svg+xml", None),
+        ("up/plain.mov", "binary/octet-stream", "video/quicktime"),
+        ("up/clip.webm", "video/webm", "video/webm"),
+    ],
+)
+def test_media_serves_only_video_types_inline(portal, key, stored, served):
+    runtime, client, s3 = portal
+    s3.put_object(Bucket="media", Key=key, Body=b"<script>window.__pwned=1</script>", ContentType=stored)
+    runtime.start_human_loop("typed", FLOW, content("x", [], uri=f"s3://media/{key}"))
+    login(client)
+    response = client.get(f"/media/media/{key}")
+    assert response.status_code == 200 and response.headers["x-content-type-options"] == "nosniff"
+    if served is None:
+        assert response.headers["content-type"] == "application/octet-stream"
+        assert response.headers["content-disposition"] == "attachment"
+    else:
+        assert response.headers["content-type"] == served and "content-disposition" not in response.headers
+
+
+def test_media_serves_exactly_the_analysed_version(portal):
+    runtime, client, s3 = portal
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    analysed = s3.put_object(Bucket="versioned", Key="v.mp4", Body=b"first", ContentType="video/mp4")["VersionId"]
+    s3.put_object(Bucket="versioned", Key="v.mp4", Body=b"second, replaced later", ContentType="video/mp4")
+    video = {"uri": "s3://versioned/v.mp4", "name": "v.mp4", "versionId": analysed, "durationMillis": 1000}
+    runtime.start_human_loop("pinned", FLOW, json.dumps({"video": video, "segments": []}))
+    login(client)
+    page = client.get("/tasks/pinned").text
+    src = re.search(r'<video id="player"[^>]* src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert src == f"/media/versioned/v.mp4?versionId={analysed}"
+    assert analysed in page  # the version is shown to the reviewer too
+    assert client.get(src).content == b"first"
+    assert client.get(src, headers={"Range": "bytes=1-2"}).content == b"ir"
+    assert client.get("/media/versioned/v.mp4?versionId=someotherversion").status_code == 404
+
+
+def test_audit_pages_need_a_login(portal):
+    _, client, _ = portal
+    for path in ("/audit", "/audit/some-execution"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert client.post("/audit", follow_redirects=False).status_code in (401, 405)
+    login(client)
+    assert client.get("/audit").text == "audit index"
+
+
+def test_security_headers_on_pages(portal):
+    _, client, _ = portal
+    response = client.get("/login")
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_video_requests_do_not_wait_behind_a_slow_submit(portal):
+    """Handlers that call the local endpoint run in the thread pool, not on the event loop."""
+    import threading
+
+    runtime, client, _ = portal
+    runtime.start_human_loop("slow", FLOW, content("a b.mp4", []))
+    login(client)
+    client.get("/tasks/slow")
+    real_submit, started = runtime.submit, threading.Event()
+
+    def slow_submit(*args, **kwargs):
+        started.set()
+        time.sleep(2)
+        return real_submit(*args, **kwargs)
+
+    runtime.submit = slow_submit
+    posting = threading.Thread(target=lambda: submit(client, "slow"))
+    posting.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert client.get(VIDEO_URL, headers={"Range": "bytes=0-99"}).status_code == 206
+    assert time.monotonic() - began < 1.5
+    posting.join()
+    assert runtime.describe("slow")["HumanLoopStatus"] == "Completed"

@@ -2,28 +2,48 @@
 
 Rendering uses python-liquid with autoescape on (as A2I does) and A2I's filters; the crowd elements come
 from an offline polyfill; videos are streamed with HTTP byte ranges so seeking works.
+
+Security (the portal listens on 127.0.0.1, but any web page the reviewer opens can reach that address):
+only Host headers naming this machine are answered (no DNS rebinding; ``allowed_hosts`` adds names); the
+login form carries a CSRF token; a submission must be JSON from a page of the portal itself (Origin/Referer,
+or the page's CSRF token); every page, the media route and the extra (audit) routes need a logged-in
+reviewer; the media route serves only the videos the known human loops refer to, and only as video
+(anything else is an attachment).
 """
 
 from __future__ import annotations
 
+import copy
+import hmac
 import html
 import json
+import mimetypes
+import posixpath
 import secrets
-import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 from liquid import Environment
-from liquid.filter import string_filter
+from liquid.filter import with_context
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vidmod.a2i.runtime import A2IError, HumanLoopRuntime
@@ -31,61 +51,218 @@ from vidmod.local.clients import local_client
 
 CROWD_SCRIPT = "https://assets.crowd.aws/crowd-html-elements.js"
 STATIC = Path(__file__).with_name("static")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+GENERIC_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="csrf-token" content="{csrf}">
 <style>body{{font:14px/1.45 system-ui,sans-serif;margin:1.5rem auto;max-width:1140px;color:#16191f}}
 header{{display:flex;justify-content:space-between;border-bottom:1px solid #dde;margin-bottom:1rem}}
 td,th{{padding:.35rem .6rem;border-bottom:1px solid #eee;text-align:left}}.flash{{background:#e8f6ec;padding:.5rem}}
-.error{{color:#d13212;font-weight:600}}</style></head><body><header><h1>vidmod review</h1><p>{who}</p></header>
+.error{{color:#d13212;font-weight:600}}.others{{background:#fff4e5;padding:.4rem .7rem}}</style></head><body>
+<header><h1>vidmod review</h1><p>{who}</p></header>
 {body}</body></html>"""
 
 
-def grant_read_access(uri: object) -> str:
-    """A2I turns an s3:// URI into a short-lived URL; locally it is the portal's media route."""
+def grant_read_access(uri: object, video: dict | None = None) -> str:
+    """A2I turns an s3:// URI into a short-lived URL; locally it is the portal's media route.
+
+    When ``uri`` is the task's video and the task names the analysed version, the URL asks for exactly that
+    version (``?versionId=``).
+    """
     text = str(uri)
-    if text.startswith("s3://"):
-        bucket, _, key = text[5:].partition("/")
-        return f"/media/{quote(bucket)}/{quote(key)}"
-    return text
+    if not text.startswith("s3://"):
+        return text
+    bucket, _, key = text[5:].partition("/")
+    url = f"/media/{quote(bucket, safe='')}/{quote(key)}"
+    if isinstance(video, dict) and video.get("uri") == text and video.get("versionId"):
+        url += f"?versionId={quote(str(video['versionId']), safe='')}"
+    return url
+
+
+@with_context
+def _grant_read_access_filter(uri: object, *, context) -> str:
+    task = context.resolve("task")
+    video = task.get("input", {}).get("video") if isinstance(task, dict) else None
+    return grant_read_access(uri, video)
 
 
 def liquid_environment() -> Environment:
     env = Environment(autoescape=True)
-    env.filters["grant_read_access"] = string_filter(grant_read_access)
+    env.filters["grant_read_access"] = _grant_read_access_filter
     env.filters["to_json"] = lambda value: json.dumps(value)
     env.filters["skip_autoescape"] = lambda value: Markup(value)  # noqa: S704 - A2I's filter, never used on input
     return env
 
 
+def media_type(stored: str, key: str) -> str | None:
+    """The video type to serve an object as, or None when it is not a video."""
+    stored = (stored or "").split(";")[0].strip().lower()
+    if stored.startswith("video/"):
+        return stored
+    if stored in GENERIC_TYPES:
+        guessed = mimetypes.guess_type(posixpath.basename(key))[0] or ""
+        if guessed.startswith("video/"):
+            return guessed
+    return None
+
+
+def _since(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    minutes = int((datetime.now(UTC) - moment).total_seconds() // 60)
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({minutes} min ago)"
+
+
+def _others(acceptances: dict[str, str], me: str | None) -> list[tuple[str, str]]:
+    return sorted(((who, when) for who, when in acceptances.items() if who != me), key=lambda item: item[1])
+
+
+class SecurityHeaders:
+    """nosniff, no framing, no referrer to other sites: on every response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class LocalHostsOnly:
+    """Answer only requests whose Host names this machine (no DNS rebinding: a page on evil.example whose name
+    now resolves to 127.0.0.1 still sends ``Host: evil.example``). The address the server listens on counts
+    too, unless it is a wildcard address."""
+
+    def __init__(self, app, allowed_hosts: Iterable[str]):
+        self.app = app
+        self.allowed = {host.lower().strip("[]") for host in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host", "").lower()
+        name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]  # without the port
+        server = (scope.get("server") or ("",))[0] or ""
+        listening = {server.lower()} - {"", "0.0.0.0", "::"}  # noqa: S104 - compared against, never bound
+        if name and (name in self.allowed or name in listening):
+            await self.app(scope, receive, send)
+            return
+        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+
+
+def require_login(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """The same routes, answering only a logged-in reviewer (others: a redirect to /login, or 401)."""
+
+    def guard(app):
+        async def guarded(scope, receive, send):
+            if scope["type"] == "http" and not (scope.get("session") or {}).get("reviewer"):
+                if scope.get("method") in ("GET", "HEAD"):
+                    response: Response = RedirectResponse("/login", status_code=303)
+                else:
+                    response = JSONResponse({"message": "log in first"}, status_code=401)
+                await response(scope, receive, send)
+                return
+            await app(scope, receive, send)
+
+        return guarded
+
+    guarded_routes = []
+    for route in routes:
+        route = copy.copy(route)
+        if hasattr(route, "app"):
+            route.app = guard(route.app)
+        guarded_routes.append(route)
+    return guarded_routes
+
+
 def create_app(
-    runtime: HumanLoopRuntime, endpoint_url: str, ui_template: Path, extra_routes=None, secret_key: str | None = None
+    runtime: HumanLoopRuntime,
+    endpoint_url: str,
+    ui_template: Path,
+    extra_routes=None,
+    secret_key: str | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
+    """The portal. ``allowed_hosts``: host names besides 127.0.0.1/localhost it may be reached under."""
     env = liquid_environment()
     s3 = local_client("s3", endpoint_url)
+
+    def csrf_token(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(32)
+        return request.session["csrf"]
+
+    def valid_token(request: Request, token: object) -> bool:
+        expected = request.session.get("csrf")
+        return bool(expected) and isinstance(token, str) and hmac.compare_digest(token, expected)
+
+    def own_origin(request: Request) -> str:
+        return f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+    def foreign(request: Request) -> bool:
+        """Origin (else Referer) names another site."""
+        own, origin, referer = own_origin(request), request.headers.get("origin"), request.headers.get("referer")
+        if origin is not None:
+            return origin != own
+        return referer is not None and referer != own and not referer.startswith(own + "/")
+
+    def from_portal(request: Request) -> bool:
+        """Sent by one of the portal's own pages: its Origin (else Referer) is the portal, or it has the CSRF header."""
+        if foreign(request):
+            return False
+        if request.headers.get("origin") is not None or request.headers.get("referer") is not None:
+            return True
+        return valid_token(request, request.headers.get("x-csrf-token"))
 
     def page(request: Request, title: str, body: str, status: int = 200) -> HTMLResponse:
         who = request.session.get("reviewer")
         who_html = f"reviewer <strong>{html.escape(who)}</strong> · <a href='/logout'>log out</a>" if who else ""
-        return HTMLResponse(PAGE.format(title=html.escape(title), who=who_html, body=body), status_code=status)
+        return HTMLResponse(
+            PAGE.format(title=html.escape(title), csrf=html.escape(csrf_token(request)), who=who_html, body=body),
+            status_code=status,
+        )
 
-    async def queue(request: Request) -> Response:
-        if not request.session.get("reviewer"):
+    def queue(request: Request) -> Response:
+        reviewer = request.session.get("reviewer")
+        if not reviewer:
             return RedirectResponse("/login", status_code=303)
         now = datetime.now(UTC)
         rows = []
         for loop in runtime.list_open():
             created = datetime.fromisoformat(loop["CreationTime"].replace("Z", "+00:00"))
             age = int((now - created).total_seconds())
-            video = runtime.input_content(loop["HumanLoopName"]).get("video", {})
+            try:
+                video = runtime.input_content(loop["HumanLoopName"]).get("video") or {}
+            except A2IError:  # completed or removed meanwhile
+                continue
             name = html.escape(loop["HumanLoopName"])
+            reviewing = ", ".join(
+                f"{html.escape(who)} since {html.escape(_since(when))}"
+                for who, when in sorted(loop.get("Acceptances", {}).items(), key=lambda item: item[1])
+            )
             rows.append(
-                f"<tr><td><a href='/tasks/{name}'>{name}</a></td><td>{html.escape(str(video.get('name', '')))}</td>"
-                f"<td>{age // 3600}h {age % 3600 // 60}m {age % 60}s</td></tr>"
+                f"<tr><td><a href='/tasks/{name}'>{name}</a></td>"
+                f"<td class='video'>{html.escape(str(video.get('name', '')))}</td>"
+                f"<td>{age // 3600}h {age % 3600 // 60}m {age % 60}s</td><td class='reviewing'>{reviewing}</td></tr>"
             )
         flash = request.session.pop("flash", "")
         body = (f"<p class='flash'>{html.escape(flash)}</p>" if flash else "") + (
-            "<h2>Open reviews (oldest first)</h2><table><tr><th>task</th><th>video</th><th>waiting</th></tr>"
-            + "".join(rows)
-            + "</table>"
+            "<h2>Open reviews (oldest first)</h2><table><tr><th>task</th><th>video</th><th>waiting</th>"
+            "<th>being reviewed by</th></tr>" + "".join(rows) + "</table>"
             if rows
             else "<h2>No open reviews</h2>"
         )
@@ -94,70 +271,94 @@ def create_app(
     async def login(request: Request) -> Response:
         if request.method == "POST":
             form = await request.form()
+            if not valid_token(request, form.get("csrf")) or foreign(request):
+                return page(request, "log in", _login_form("The form expired; try again.", csrf_token(request)), 403)
             name = str(form.get("reviewer", "")).strip()
             if not name or len(name) > 64:
-                return page(request, "log in", _login_form("Enter your reviewer name (1-64 characters)."), 400)
+                message = "Enter your reviewer name (1-64 characters)."
+                return page(request, "log in", _login_form(message, csrf_token(request)), 400)
             request.session["reviewer"] = name
             return RedirectResponse("/", status_code=303)
-        return page(request, "log in", _login_form(""))
+        return page(request, "log in", _login_form("", csrf_token(request)))
 
-    async def logout(request: Request) -> Response:
+    def logout(request: Request) -> Response:
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    async def task(request: Request) -> Response:
-        if not request.session.get("reviewer"):
+    def task(request: Request) -> Response:
+        reviewer = request.session.get("reviewer")
+        if not reviewer:
             return RedirectResponse("/login", status_code=303)
         name = request.path_params["name"]
         try:
             described = runtime.describe(name)
+            if described["HumanLoopStatus"] != "InProgress":
+                body = f"<p>This task is {html.escape(described['HumanLoopStatus'])}.</p><a href='/'>queue</a>"
+                return page(request, "done", body, 409)
+            # The acceptance time lives with the loop (server side), per reviewer; the first opening counts.
+            acceptances = runtime.accept(name, reviewer)
+            content = runtime.input_content(name)
         except A2IError as error:
             return page(request, "not found", f"<p class='error'>{html.escape(error.message)}</p>", 404)
-        if described["HumanLoopStatus"] != "InProgress":
-            return page(
-                request, "done", f"<p>This task is {described['HumanLoopStatus']}.</p><a href='/'>queue</a>", 409
-            )
-        request.session.setdefault("accepted", {})[name] = time.time()
-        request.session["accepted"] = dict(request.session["accepted"])
-        rendered = env.from_string(ui_template.read_text(encoding="utf-8")).render(
-            task={"input": runtime.input_content(name)}
-        )
+        rendered = env.from_string(ui_template.read_text(encoding="utf-8")).render(task={"input": content})
         rendered = rendered.replace(CROWD_SCRIPT, "/static/crowd-polyfill.js")
-        return page(request, f"review {name}", rendered)
+        others = _others(acceptances, reviewer)
+        notice = (
+            "<p class='others'>Also being reviewed by "
+            + ", ".join(f"{html.escape(who)} since {html.escape(_since(when))}" for who, when in others)
+            + ". The first answer submitted counts.</p>"
+            if others
+            else ""
+        )
+        return page(request, f"review {name}", notice + rendered)
 
     async def submit(request: Request) -> Response:
         reviewer = request.session.get("reviewer")
         if not reviewer:
             return JSONResponse({"message": "log in first"}, status_code=401)
+        if not from_portal(request):
+            return JSONResponse({"message": "submissions must come from the portal's own task page"}, status_code=403)
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"message": "the answer must be sent as application/json"}, status_code=415)
         name = request.path_params["name"]
         try:
             answer = await request.json()
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return JSONResponse({"message": "the answer is not JSON"}, status_code=400)
         if not isinstance(answer, dict):
             return JSONResponse({"message": "the answer must be a JSON object"}, status_code=400)
-        accepted = request.session.get("accepted", {}).get(name, time.time())
         try:
-            uri = runtime.submit(name, answer, reviewer, datetime.fromtimestamp(accepted, UTC))
+            uri = await run_in_threadpool(runtime.submit, name, answer, reviewer)
         except A2IError as error:
             return JSONResponse({"message": error.message}, status_code=error.status)
         request.session["flash"] = f"Submitted {name}. Thank you."
         return JSONResponse({"ok": True, "outputS3Uri": uri, "redirect": "/"})
 
-    async def media(request: Request) -> Response:
+    def media(request: Request) -> Response:
+        if not request.session.get("reviewer"):
+            return Response("log in first", status_code=401, media_type="text/plain")
         bucket, key = request.path_params["bucket"], request.path_params["key"]
+        version = request.query_params.get("versionId", "")
+        known = runtime.media_references().get((bucket, key))
+        if known is None or (version and version not in known):
+            return Response("not found", status_code=404, media_type="text/plain")
+        pinned = {"VersionId": version} if version else {}
         try:
-            head = s3.head_object(Bucket=bucket, Key=key)
+            head = s3.head_object(Bucket=bucket, Key=key, **pinned)
         except ClientError:
-            return Response("not found", status_code=404)
-        size, content_type = head["ContentLength"], head.get("ContentType") or "video/mp4"
-        if content_type in {"binary/octet-stream", "application/octet-stream"}:
-            content_type = "video/mp4"
-        headers = {"Accept-Ranges": "bytes", "Content-Type": content_type}
+            return Response("not found", status_code=404, media_type="text/plain")
+        size = head["ContentLength"]
+        video_type = media_type(head.get("ContentType", ""), key)
+        headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff", "Cache-Control": "private"}
+        if video_type:
+            headers["Content-Type"] = video_type
+        else:  # never let a stored text/html (or anything else) render on the portal's origin
+            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Disposition"] = "attachment"
         start, end, status = 0, size - 1, 200
         spec = request.headers.get("range", "")
         if spec.startswith("bytes="):
-            first, _, last = spec[6:].split(",")[0].partition("-")
+            first, _, last = spec[6:].split(",")[0].strip().partition("-")
             try:
                 start = int(first) if first else max(size - int(last), 0)
                 end = min(int(last), size - 1) if first and last else size - 1
@@ -168,9 +369,9 @@ def create_app(
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1)
-        if request.method == "HEAD":
+        if request.method == "HEAD" or size == 0:
             return Response(status_code=status, headers=headers)
-        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"]
+        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", **pinned)["Body"]
         return StreamingResponse(iter(lambda: body.read(256 * 1024), b""), status_code=status, headers=headers)
 
     routes = [
@@ -181,17 +382,23 @@ def create_app(
         Route("/tasks/{name}/submit", submit, methods=["POST"]),
         Route("/media/{bucket}/{key:path}", media, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        *(extra_routes or []),
+        *require_login(extra_routes or []),
     ]
+    hosts = list(dict.fromkeys([*LOCAL_HOSTS, *allowed_hosts]))
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_hex(32), same_site="strict")],
+        middleware=[
+            Middleware(LocalHostsOnly, allowed_hosts=hosts),
+            Middleware(SecurityHeaders),
+            Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_hex(32), same_site="strict"),
+        ],
     )
 
 
-def _login_form(message: str) -> str:
+def _login_form(message: str, csrf: str) -> str:
     error = f"<p class='error'>{html.escape(message)}</p>" if message else ""
     return (
-        f"<h2>Log in</h2>{error}<form method='post'><label>Reviewer name <input name='reviewer' "
-        "autofocus required maxlength='64'></label> <button type='submit'>Log in</button></form>"
+        f"<h2>Log in</h2>{error}<form method='post'><input type='hidden' name='csrf' value='{html.escape(csrf)}'>"
+        "<label>Reviewer name <input name='reviewer' autofocus required maxlength='64'></label> "
+        "<button type='submit'>Log in</button></form>"
     )
