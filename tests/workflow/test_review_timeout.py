@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timedelta
 
 import pytest
 from harness import WEAPON, Workflow, start_stack
 
-from vidmod.audit.cli import audit
+from vidmod.audit.sources import AuditSources, audit
 from vidmod.local.scripted import Script
 
 pytestmark = pytest.mark.workflow
@@ -39,5 +41,20 @@ def test_heartbeats_keep_an_open_review_alive_then_the_timeout_escalates(short_r
     assert (record["decision"], record["source"]) == ("ESCALATED", "system")
     assert "States.Timeout" in record["detail"] or "HeartbeatTimeout" in record["detail"]
     assert workflow.stack.a2i.describe(loop)["HumanLoopStatus"] in {"Stopped", "Stopping"}
-    report = audit(workflow.sfn, workflow.ddb, workflow.stack.decisions_table, arn)
-    assert report.status == "FAILED" and report.final["decision"] == "ESCALATED" and report.integrity == []
+    # the audit explains the escalation: no reviewer, why it was flagged, when it gave up
+    sources = AuditSources(workflow.sfn, workflow.ddb, workflow.s3, workflow.stack.decisions_table)
+    report = audit(sources, arn)
+    assert (report.status, report.integrity, report.review, report.answers) == ("FAILED", [], None, [])
+    assert report.failure["error"] == "ReviewTimedOut" and report.submitted["trigger"]["type"] == "s3-upload"
+    final = report.final
+    assert (final["decision"], final["source"], final["reviewer"]) == ("ESCALATED", "system", "")
+    assert final["humanLoopName"] == loop and json.loads(final["detail"])["Error"] in {
+        "States.Timeout",
+        "States.HeartbeatTimeout",
+    }
+    assert report.rules["outcome"] == "REVIEW" and [r["label"] for r in report.rules["reasons"]] == ["Weapons"]
+    assert [(s["name"], s["verdicts"]) for s in report.segments] == [("Weapons", [])]
+    assert report.evidence["segments"]["status"] == "verified" and "reviewOutput" not in report.evidence
+    described = workflow.sfn.describe_execution(executionArn=arn)
+    decided = datetime.fromisoformat(final["decidedAt"].replace("Z", "+00:00"))
+    assert described["startDate"] + timedelta(seconds=6) <= decided <= described["stopDate"]

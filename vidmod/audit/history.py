@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 
 def all_events(sfn, execution_arn: str) -> list[dict]:
     events, token = [], None
@@ -14,3 +17,26 @@ def all_events(sfn, execution_arn: str) -> list[dict]:
         token = page.get("nextToken")
         if not token:
             return events
+
+
+def iso(value: object) -> str:
+    """One spelling for every time (boto3 datetimes, archive strings): UTC, milliseconds, ``Z``."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalized(events: list[dict]) -> list[dict]:
+    """Events as plain JSON with ISO times, so a live history and an archived one compare equal."""
+
+    def default(value: object) -> str:
+        if isinstance(value, datetime):
+            return iso(value)
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    plain = json.loads(json.dumps(events, default=default))
+    for event in plain:
+        if "timestamp" in event:
+            event["timestamp"] = iso(event["timestamp"])
+    return plain

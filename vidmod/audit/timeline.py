@@ -1,14 +1,18 @@
-"""History events → an audit report: who/what/when/why, and whether the stored record still agrees.
+"""History events (+ the stored record and the evidence files) → an audit report: who/what/when/why.
 
-The state names below are the audit's contract with statemachine/moderation.asl.json.
+Pure: everything read from AWS is passed in, so a recorded history gives the same report every time
+(tests/audit golden files). The state names below are the audit's contract with
+statemachine/moderation.asl.json.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+
+from vidmod.audit.evidence import Fetch, annotate_segments, check_file, cross_check, reviewer_answers
+from vidmod.audit.history import iso
+from vidmod.audit.record import check_record, plain, record_write
 
 STATE_OUTPUTS = {  # state → the path its output adds
     "ValidateInput": "job",
@@ -18,16 +22,17 @@ STATE_OUTPUTS = {  # state → the path its output adds
     "HumanReview": "review",
 }
 FINAL_STATES = {"DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedValidation"}
-HASHED_FIELDS = [
-    "executionArn",
-    "videoUri",
-    "versionId",
-    "decision",
-    "source",
-    "reviewer",
+RULE_FACTS = (
+    "outcome",
     "ruleSetVersion",
+    "reasons",
+    "reasonsTruncated",
+    "uncoveredCategories",
+    "segmentCount",
     "evidenceSha256",
-]
+    "segmentsRef",
+)
+ENDINGS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
 
 @dataclass
@@ -42,44 +47,42 @@ class TimelineEntry:
 class AuditReport:
     executionArn: str
     status: str
+    historySource: str = "GetExecutionHistory"
+    startedAt: str = ""
+    stoppedAt: str = ""
     submitted: dict = field(default_factory=dict)
     detector: dict = field(default_factory=dict)
     rules: dict = field(default_factory=dict)
-    review: dict | None = None
+    segments: list[dict] = field(default_factory=list)  # segments.json, each with the reviewers' verdicts
+    review: dict | None = None  # the verdict the workflow acted on ($.review)
+    answers: list[dict] = field(default_factory=list)  # every reviewer's answers, from A2I's output.json
+    evidence: dict = field(default_factory=dict)  # "segments" / "reviewOutput" → EvidenceCheck
     final: dict = field(default_factory=dict)
     failure: dict | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
     integrity: list[str] = field(default_factory=list)  # findings; empty means consistent
+    notes: list[str] = field(default_factory=list)  # explanations that are not findings
     record: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _time(event: dict) -> str:
-    stamp = event["timestamp"]
-    return stamp.isoformat() if isinstance(stamp, datetime) else str(stamp)
-
-
 def _details(event: dict) -> dict:
     return next((v for k, v in event.items() if k.endswith("EventDetails")), {})
 
 
-def record_hash(facts: dict) -> str:
-    """The same SHA-256 the RecordDecision state computes with States.Hash(States.Format(...))."""
-    return hashlib.sha256("|".join(str(facts.get(name, "")) for name in HASHED_FIELDS).encode()).hexdigest()
-
-
-def build_report(execution_arn: str, events: list[dict], record: dict | None) -> AuditReport:
-    report = AuditReport(executionArn=execution_arn, status="RUNNING", record=record)
+def _read_events(report: AuditReport, events: list[dict]) -> dict[str, dict]:
+    """Fill the timeline, submission, final facts and failure; returns each state's output slice."""
     outputs: dict[str, dict] = {}
     for event in events:
-        details, kind = _details(event), event["type"]
+        details, kind, time = _details(event), event["type"], iso(event["timestamp"])
         if kind == "ExecutionStarted":
             data = json.loads(details.get("input") or "{}")
-            report.submitted = {"video": data.get("video"), "trigger": data.get("trigger"), "at": _time(event)}
+            report.startedAt = time
+            report.submitted = {"video": data.get("video"), "trigger": data.get("trigger"), "at": time}
         elif kind.endswith("StateEntered"):
-            report.timeline.append(TimelineEntry(_time(event), details["name"], "entered"))
+            report.timeline.append(TimelineEntry(time, details["name"], "entered"))
         elif kind.endswith("StateExited"):
             name = details["name"]
             data = json.loads(details.get("output") or "{}")
@@ -89,26 +92,62 @@ def build_report(execution_arn: str, events: list[dict], record: dict | None) ->
                 report.final = data["final"]
         elif kind in {"TaskFailed", "TaskTimedOut", "LambdaFunctionFailed"}:
             state = report.timeline[-1].state if report.timeline else ""
-            report.timeline.append(
-                TimelineEntry(
-                    _time(event), state, kind, f"{details.get('error', '')}: {details.get('cause', '')}"[:500]
-                )
-            )
-        elif kind in {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
+            note = f"{details.get('error', '')}: {details.get('cause', '')}"[:500]
+            report.timeline.append(TimelineEntry(time, state, kind, note))
+        elif kind in ENDINGS:
             report.status = kind.removeprefix("Execution").upper().replace("TIMEDOUT", "TIMED_OUT")
+            report.stoppedAt = time
             if kind != "ExecutionSucceeded":
-                report.failure = {
-                    "error": details.get("error", ""),
-                    "cause": details.get("cause", ""),
-                    "at": _time(event),
-                }
-            report.timeline.append(TimelineEntry(_time(event), "", kind))
-    job, labels, decision = (
-        outputs.get("ValidateInput", {}),
-        outputs.get("StoreLabelsPage", {}),
-        outputs.get("EvaluateRules"),
-    )
+                report.failure = {"error": details.get("error", ""), "cause": details.get("cause", ""), "at": time}
+            report.timeline.append(TimelineEntry(time, "", kind))
+    return outputs
+
+
+def final_facts(events: list[dict]) -> dict:
+    """$.final of the decision state the execution passed through ({} if none yet)."""
+    report = AuditReport(executionArn="", status="")
+    _read_events(report, events)
+    return report.final
+
+
+def _check_evidence(report: AuditReport, fetch: Fetch) -> None:
+    """Re-read segments.json and output.json; hash findings first, then the answers' cross-check."""
+    checks, segments, output = [], [], None
+    ref = report.rules.get("segmentsRef") or {}
+    if ref.get("bucket") and ref.get("key"):
+        uri = f"s3://{ref['bucket']}/{ref['key']}"
+        check, document = check_file("segments.json", uri, report.rules.get("evidenceSha256"), fetch)
+        checks.append(("segments", check))
+        segments = (document or {}).get("segments") or []
+    if report.review and report.review.get("outputS3Uri"):
+        uri, expected = report.review["outputS3Uri"], report.review.get("outputSha256")
+        check, output = check_file("A2I output.json", uri, expected, fetch)
+        checks.append(("reviewOutput", check))
+        if check.status == "not recorded":
+            report.notes.append("A2I output.json: no outputSha256 in the verdict; its answers are only cross-checked")
+    for name, check in checks:
+        report.evidence[name] = check.to_dict()
+        report.integrity += [finding] if (finding := check.finding()) else []
+    if output is not None and report.review is not None:
+        report.answers = reviewer_answers(output)
+        report.integrity += cross_check(report.review, report.answers)
+    report.segments = annotate_segments(segments, output, report.answers)
+
+
+def build_report(
+    execution_arn: str,
+    events: list[dict],
+    record: dict | None,
+    fetch: Fetch,
+    history_source: str = "GetExecutionHistory",
+) -> AuditReport:
+    """``record``: the stored DynamoDB item (typed, as GetItem returns it) or None."""
+    report = AuditReport(executionArn=execution_arn, status="RUNNING", historySource=history_source)
+    outputs = _read_events(report, events)
+    job, labels = outputs.get("ValidateInput", {}), outputs.get("StoreLabelsPage", {})
     report.submitted["video"] = job.get("video") or report.submitted.get("video")
+    # ValidateInput completes the trigger (type "manual" when started by hand); the record keeps that one
+    report.submitted["trigger"] = job.get("trigger") or report.submitted.get("trigger")
     report.detector = {
         "jobId": outputs.get("StartModeration", {}).get("jobId"),
         "modelVersion": labels.get("modelVersion"),
@@ -117,37 +156,12 @@ def build_report(execution_arn: str, events: list[dict], record: dict | None) ->
         "pages": labels.get("pages"),
         "videoMetadata": labels.get("videoMetadata"),
     }
-    if decision:
-        report.rules = {
-            k: decision.get(k)
-            for k in (
-                "outcome",
-                "ruleSetVersion",
-                "reasons",
-                "uncoveredCategories",
-                "segmentCount",
-                "evidenceSha256",
-                "segmentsRef",
-            )
-        }
+    if "EvaluateRules" in outputs:
+        report.rules = {name: outputs["EvaluateRules"].get(name) for name in RULE_FACTS}
     report.review = outputs.get("HumanReview")
-    report.integrity = check_integrity(report.final, record)
+    report.record = plain(record)
+    findings, notes = check_record(report.final, record_write(events), record, report.status == "RUNNING")
+    report.integrity += findings
+    report.notes += notes
+    _check_evidence(report, fetch)
     return report
-
-
-def check_integrity(final: dict, record: dict | None) -> list[str]:
-    """Compare the history's final facts with the stored decision record and its hash."""
-    if not final:
-        return [] if record is None else ["a decision record exists but the history decided nothing"]
-    if record is None:
-        return ["no decision record found for this execution"]
-    findings = [
-        f"record {name} is {record.get(name)!r} but the history says {final.get(name)!r}"
-        for name in [*HASHED_FIELDS, "decidedAt"]
-        if str(record.get(name, "")) != str(final.get(name, ""))
-    ]
-    if record.get("recordSha256") != record_hash(record):
-        findings.append("recordSha256 does not match the record's own fields: the record was altered")
-    if record.get("recordSha256") != record_hash(final):
-        findings.append("recordSha256 does not match the facts in the execution history")
-    return findings

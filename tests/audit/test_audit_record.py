@@ -1,0 +1,131 @@
+"""Tamper evidence on the recorded real history: every attribute of the record, and the evidence files."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import pytest
+from audit.golden import load_recording, report_from
+
+from vidmod.audit.record import HASHED_FIELDS, record_hash
+
+ATTRIBUTES = [
+    "videoUri", "executionArn", "bucket", "key", "versionId", "decision", "source", "reviewer", "ruleSetVersion",
+    "reasons", "modelVersion", "jobId", "humanLoopName", "trigger", "startedAt", "decidedAt", "detail",
+    "evidenceSha256", "recordSha256",
+]  # fmt: skip
+
+
+@pytest.fixture
+def recording():
+    return copy.deepcopy(load_recording("human_review"))
+
+
+def test_the_recording_is_clean_and_its_hash_is_the_asl_formula(recording):
+    report = report_from(recording)
+    assert report.integrity == []
+    text = "|".join(report.final[name] for name in HASHED_FIELDS)
+    assert report.record["recordSha256"] == hashlib.sha256(text.encode()).hexdigest() == record_hash(report.final)
+    assert set(recording["record"]) == {*ATTRIBUTES, "executionName"}
+
+
+def test_states_format_renders_null_as_null():
+    assert record_hash({"versionId": None}) == record_hash({"versionId": "null"})
+
+
+@pytest.mark.parametrize("attribute", ATTRIBUTES)
+def test_every_changed_attribute_is_flagged(recording, attribute):
+    recording["record"][attribute] = {"S": "tampered"}
+    findings = report_from(recording).integrity
+    assert any(f.startswith(f"record {attribute} is 'tampered' but the workflow wrote") for f in findings), findings
+    if attribute in HASHED_FIELDS or attribute == "recordSha256":
+        assert "record recordSha256 does not match the record's own hashed fields: the record was altered" in findings
+
+
+def test_a_consistently_rehashed_forgery_is_still_flagged(recording):
+    """Whoever edits the record can recompute recordSha256 too; the history still says what was written."""
+    record = recording["record"]
+    record["decision"] = {"S": "APPROVE"}
+    forged = {name: value["S"] for name, value in record.items()}
+    record["recordSha256"] = {"S": record_hash(forged)}
+    findings = report_from(recording).integrity
+    assert "record decision is 'APPROVE' but the workflow wrote 'REJECT'" in findings
+    assert any(f.startswith("record recordSha256 is") for f in findings)
+
+
+def test_added_deleted_and_retyped_attributes_are_flagged(recording):
+    record = recording["record"]
+    record["approvedBy"] = {"S": "mallory"}
+    del record["detail"]
+    record["jobId"] = {"N": "1"}
+    findings = report_from(recording).integrity
+    assert "record attribute approvedBy was added: 'mallory'" in findings
+    assert any(f.startswith("record attribute detail was deleted (written: '{") for f in findings)
+    assert any(f.startswith("record jobId is '1' but the workflow wrote") for f in findings)
+
+
+def test_a_deleted_record_is_flagged(recording):
+    recording["record"] = None
+    (finding,) = report_from(recording).integrity
+    assert "is missing from vidmod-DecisionsTable (deleted)" in finding
+
+
+def test_a_history_whose_final_facts_were_edited_is_flagged(recording):
+    """Not possible in Step Functions, but a forged history file (or archive) must not pass either."""
+    for event in recording["events"]:
+        details = event.get("stateExitedEventDetails", {})
+        if details.get("name") == "DecidedByHuman":
+            output = json.loads(details["output"])
+            output["final"]["reviewer"] = "alice"
+            details["output"] = json.dumps(output)
+    findings = report_from(recording).integrity
+    assert "history: RecordDecision wrote reviewer 'bob', $.final has 'alice'" in findings
+    assert any(f.startswith("history: the recordSha256 RecordDecision computed is not") for f in findings)
+
+
+def _edit_object(recording, suffix: str, edit) -> str:
+    uri = next(u for u in recording["objects"] if u.endswith(suffix))
+    document = json.loads(recording["objects"][uri])
+    edit(document)
+    recording["objects"][uri] = json.dumps(document, sort_keys=True)
+    return uri
+
+
+def test_altered_segments_are_flagged(recording):
+    uri = _edit_object(recording, "segments.json", lambda d: d["segments"].pop())
+    findings = report_from(recording).integrity
+    assert len(findings) == 1 and findings[0].startswith(f"segments.json {uri} was altered: SHA-256 ")
+
+
+def test_altered_output_is_flagged_by_hash_and_by_content(recording):
+    def approve(document):
+        document["humanAnswers"][0]["answerContent"]["decision-reject"] = {"value": False}
+        document["humanAnswers"][0]["answerContent"]["decision-approve"] = {"value": True}
+
+    uri = _edit_object(recording, "output.json", approve)
+    report = report_from(recording)
+    assert report.evidence["reviewOutput"]["status"] == "altered"
+    assert report.integrity[0].startswith(f"A2I output.json {uri} was altered")
+    assert "A2I output.json says decision 'APPROVE' but the verdict in the history says 'REJECT'" in report.integrity
+
+
+def test_output_without_a_recorded_hash_is_cross_checked_only(recording):
+    for event in recording["events"]:
+        details = event.get("stateExitedEventDetails", {})
+        if details.get("name") == "HumanReview":
+            output = json.loads(details["output"])
+            del output["review"]["outputSha256"]
+            details["output"] = json.dumps(output)
+    report = report_from(recording)
+    assert report.evidence["reviewOutput"]["status"] == "not recorded" and report.integrity == []
+    assert any("no outputSha256 in the verdict" in note for note in report.notes)
+
+
+def test_missing_evidence_is_flagged(recording):
+    uri = next(u for u in recording["objects"] if u.endswith("output.json"))
+    del recording["objects"][uri]
+    report = report_from(recording)
+    assert report.integrity == [f"A2I output.json {uri} is missing: the evidence cannot be checked"]
+    assert report.answers == [] and all(s["verdicts"] == [] for s in report.segments)

@@ -1,0 +1,87 @@
+"""Read the archived copy of an execution (Step Functions forgets a finished history after 90 days).
+
+``functions/archive_execution`` writes ``s3://<AuditBucket>/executions/<machine>/<name>.json`` once per
+finished execution: ``{"format": 1, "execution": <DescribeExecution>, "events": [...], "archivedAt": ...}``
+with ISO-8601 times. ``parse_archive`` is the one place that reads that format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from vidmod.audit.history import iso, normalized
+
+MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+COMPARED_FIELDS = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "input", "output")
+
+
+@dataclass
+class Archived:
+    key: str
+    execution: dict
+    events: list[dict]  # timestamps as ISO strings, like history.normalized()
+    archivedAt: str
+
+
+def archive_key(execution_arn: str) -> str:
+    """``arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`` → ``executions/MACHINE/NAME.json``."""
+    parts = execution_arn.split(":")
+    if len(parts) != 8 or parts[5] != "execution":
+        raise ValueError(f"not a Step Functions execution ARN: {execution_arn!r}")
+    return f"executions/{parts[6]}/{parts[7]}.json"
+
+
+def parse_archive(key: str, body: bytes) -> Archived:
+    document = json.loads(body)
+    if document.get("format", 1) != 1:
+        raise ValueError(f"{key}: archive format {document.get('format')!r} is not supported by this audit")
+    return Archived(
+        key=key,
+        execution=document.get("execution") or {},
+        events=normalized(document.get("events") or []),
+        archivedAt=str(document.get("archivedAt", "")),
+    )
+
+
+def read_archive(s3, bucket: str, execution_arn: str) -> Archived | None:
+    """None when there is no archive (not finished yet, or never archived)."""
+    key = archive_key(execution_arn)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in MISSING:
+            return None
+        raise
+    return parse_archive(key, body)
+
+
+MAX_FINDINGS = 20
+
+
+def _plain(value: object) -> object:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def compare(archived: Archived, live_events: list[dict], live_execution: dict | None) -> list[str]:
+    """Differences between the archive and the live history: any one means one of them was altered."""
+    findings = []
+    live = normalized(live_events)
+    if len(live) != len(archived.events):
+        findings.append(f"archive {archived.key} holds {len(archived.events)} events, the live history {len(live)}")
+    for mine, theirs in zip(archived.events, live, strict=False):
+        if mine != theirs:
+            fields = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+            findings.append(f"archive event {theirs.get('id')} differs from the live history in {', '.join(fields)}")
+    if len(findings) > MAX_FINDINGS:
+        findings[MAX_FINDINGS:] = [f"… and {len(findings) - MAX_FINDINGS} more archive differences"]
+    for name in COMPARED_FIELDS if live_execution else ():
+        ours, theirs = archived.execution.get(name), live_execution.get(name)
+        if name.endswith("Date") and ours and theirs:
+            ours, theirs = iso(ours), iso(theirs)
+        if ours != _plain(theirs):
+            findings.append(f"archived execution {name} is {ours!r} but DescribeExecution says {_plain(theirs)!r}")
+    return findings

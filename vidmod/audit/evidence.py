@@ -1,0 +1,150 @@
+"""The evidence a decision rests on, re-read from S3 and checked against the hashes in the history.
+
+``segments.json`` is what the rules judged (``evidenceSha256`` = SHA-256 of its bytes, computed by
+evaluate_rules); A2I's ``output.json`` holds every reviewer's answers (``outputSha256`` in the verdict, when
+complete_human_review records it). Without that hash the answers are still cross-checked with the verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+Fetch = Callable[[str, str], bytes | None]  # (bucket, key) → bytes, or None when the object is gone
+# The answer names ui/moderation-review.liquid.html submits (as functions/complete_human_review reads them).
+VERDICTS = {"tp": "true-positive", "fp": "false-positive", "wrong": "wrong-category"}
+
+
+@dataclass
+class EvidenceCheck:
+    what: str
+    uri: str
+    status: str  # verified | altered | missing | not recorded | unreadable | none
+    expected: str = ""
+    actual: str = ""
+
+    def finding(self) -> str | None:
+        if self.status == "altered":
+            return f"{self.what} {self.uri} was altered: SHA-256 {self.actual}, the history recorded {self.expected}"
+        if self.status in {"missing", "unreadable"}:
+            return f"{self.what} {self.uri} is {self.status}: the evidence cannot be checked"
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def check_file(what: str, uri: str, expected: str | None, fetch: Fetch) -> tuple[EvidenceCheck, dict | None]:
+    """Fetch, hash and parse one evidence file."""
+    body = fetch(*split_uri(uri))
+    if body is None:
+        return EvidenceCheck(what, uri, "missing", expected or ""), None
+    actual = hashlib.sha256(body).hexdigest()
+    status = "not recorded" if not expected else "verified" if actual == expected else "altered"
+    try:
+        return EvidenceCheck(what, uri, status, expected or "", actual), json.loads(body)
+    except ValueError:
+        return EvidenceCheck(what, uri, "unreadable", expected or "", actual), None
+
+
+def _checked(content: dict, name: str) -> bool:
+    value = content.get(name)
+    return isinstance(value, dict) and value.get("value") is True
+
+
+def reviewer_answers(output: dict) -> list[dict]:
+    """Each reviewer's answers; verdict index i refers to ``inputContent.segments[i]``."""
+    shown = (output.get("inputContent") or {}).get("segments") or []
+    answers = []
+    for answer in output.get("humanAnswers") or []:
+        content = answer.get("answerContent") or {}
+        approve, reject = _checked(content, "decision-approve"), _checked(content, "decision-reject")
+        verdicts = []
+        for index, segment in enumerate(shown):
+            suffix = next((s for s in VERDICTS if _checked(content, f"seg-{index}-{s}")), None)
+            if suffix:
+                category = str(content.get(f"seg-{index}-category", "")) if suffix == "wrong" else ""
+                label = segment.get("name", "")
+                verdicts.append({"index": index, "label": label, "verdict": VERDICTS[suffix], "category": category})
+        answers.append(
+            {
+                "workerId": answer.get("workerId", ""),
+                "decision": "INVALID" if approve == reject else ("APPROVE" if approve else "REJECT"),
+                "acceptanceTime": answer.get("acceptanceTime", ""),
+                "submissionTime": answer.get("submissionTime", ""),
+                "timeSpentInSeconds": float(answer.get("timeSpentInSeconds", 0.0)),
+                "comment": str(content.get("comment", ""))[:2000],
+                "verdicts": verdicts,
+            }
+        )
+    return answers
+
+
+def cross_check(review: dict, answers: list[dict]) -> list[str]:
+    """The verdict the workflow acted on must be what output.json says the reviewers answered."""
+    if not answers:
+        return ["A2I output.json holds no answers, but the history has a verdict"]
+    last = answers[-1]
+    said = {
+        "reviewer": ",".join(a["workerId"] for a in answers),
+        "decision": "REJECT" if any(a["decision"] == "REJECT" for a in answers) else "APPROVE",
+        "acceptanceTime": last["acceptanceTime"],
+        "submissionTime": last["submissionTime"],
+        "timeSpentInSeconds": last["timeSpentInSeconds"],
+        "comment": last["comment"],
+        "verdicts": last["verdicts"],
+    }
+    recorded = dict(review)
+    if "timeSpentInSeconds" in recorded:
+        recorded["timeSpentInSeconds"] = float(recorded["timeSpentInSeconds"])
+    return [
+        f"A2I output.json says {name} {said[name]!r} but the verdict in the history says {recorded.get(name)!r}"
+        for name in said
+        if name in recorded and said[name] != recorded[name]
+    ]
+
+
+def _range(start: int, end: int) -> str:
+    def clock(millis: int) -> str:
+        return f"{millis // 60000}:{millis % 60000 / 1000:06.3f}"
+
+    return f"{clock(start)}–{clock(end)}"
+
+
+def _identity(segment: dict) -> tuple:
+    return segment.get("name"), segment.get("parentName"), segment.get("startMillis"), segment.get("endMillis")
+
+
+def annotate_segments(segments: list[dict], output: dict | None, answers: list[dict]) -> list[dict]:
+    """Each segment the rules judged, with every reviewer's verdict on it (if it was shown to them)."""
+    shown = ((output or {}).get("inputContent") or {}).get("segments") or []
+    index_of = {_identity(s): i for i, s in enumerate(shown)}
+    rows = []
+    for segment in segments:
+        index = index_of.get(_identity(segment))
+        verdicts = [
+            {"reviewer": a["workerId"], "verdict": v["verdict"], "category": v["category"]}
+            for a in answers
+            for v in a["verdicts"]
+            if index is not None and v["index"] == index
+        ]
+        rows.append(
+            {
+                "range": _range(int(segment.get("startMillis", 0)), int(segment.get("endMillis", 0))),
+                "parentName": segment.get("parentName", ""),
+                "name": segment.get("name", ""),
+                "category": segment.get("category", ""),
+                "maxConfidence": segment.get("maxConfidence"),
+                "detections": segment.get("detections"),
+                "shownToReviewer": index,
+                "verdicts": verdicts,
+            }
+        )
+    return rows

@@ -1,0 +1,182 @@
+"""Where an audit reads from: Step Functions (or the archive once it has forgotten), DynamoDB, S3.
+
+The same calls answer against AWS and against the local endpoint; only the clients differ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vidmod.audit.archive import MISSING, compare, read_archive
+from vidmod.audit.history import all_events, iso
+from vidmod.audit.record import record_key, record_write
+from vidmod.audit.timeline import AuditReport, build_report
+
+# functions/submit/submission.py names executions "<stem of the key>-<digest>"; the fallback search uses it.
+NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass
+class History:
+    events: list[dict]
+    source: str
+    findings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuditSources:
+    sfn: Any
+    ddb: Any
+    s3: Any
+    decisions_table: str
+    state_machine_arn: str = ""
+    archive_bucket: str = ""  # AuditBucketName; "" = no archive
+
+    def execution_arn(self, target: str) -> str:
+        """An execution ARN as given, or a name completed with the state machine ARN (like `vidmod status`)."""
+        if target.startswith("arn:"):
+            if ":execution:" not in target:
+                raise LookupError(f"{target} is not an execution ARN")
+            return target
+        if not self.state_machine_arn:
+            raise LookupError(f"{target}: an execution name needs the state machine ARN (--stack-name)")
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{target}"
+
+    def fetch(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in MISSING:
+                return None
+            raise
+
+    def record(self, key: dict) -> dict | None:
+        return self.ddb.get_item(TableName=self.decisions_table, Key=key, ConsistentRead=True).get("Item")
+
+    def history(self, arn: str, from_archive: bool = False) -> History:
+        """The live history when Step Functions still has it, checked against the archive; else the archive."""
+        live, described = None, None
+        if not from_archive:
+            try:
+                live = all_events(self.sfn, arn)
+                described = self.sfn.describe_execution(executionArn=arn)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                    raise
+        where = f"s3://{self.archive_bucket}" if self.archive_bucket else "no audit bucket configured"
+        try:
+            archived = read_archive(self.s3, self.archive_bucket, arn) if self.archive_bucket else None
+        except ClientError as error:
+            if live is None:
+                raise
+            archived, where = None, f"{where} unreadable: {error.response.get('Error', {}).get('Code')}"
+        if live is not None:
+            history = History(live, "GetExecutionHistory")
+            if archived is not None:
+                history.findings = compare(archived, live, described)
+                history.source += f", matched against the archive s3://{self.archive_bucket}/{archived.key}"
+            elif (described or {}).get("status") != "RUNNING":
+                history.notes.append(f"not archived ({where}): after 90 days this history is gone")
+            return history
+        if archived is None:
+            raise LookupError(
+                f"{arn}: no such execution"
+                + (" in the archive" if from_archive else f" (not in Step Functions, nor archived: {where})")
+            )
+        return History(archived.events, f"archive s3://{self.archive_bucket}/{archived.key} ({archived.archivedAt})")
+
+    # ------------------------------------------------------------------ s3:// targets
+    def executions_for_video(self, uri: str, version: str | None = None) -> list[str]:
+        """Every execution for the video (all versions, or one), oldest first: from the decision records,
+        else (nothing recorded yet) from ListExecutions and the archive."""
+        arns = self._recorded(uri, version) or self._listed(uri, version)
+        if not arns:
+            raise LookupError(f"no execution found for {uri}" + (f" version {version}" if version else ""))
+        return arns
+
+    def _recorded(self, uri: str, version: str | None) -> list[str]:
+        items, kwargs = (
+            [],
+            {
+                "TableName": self.decisions_table,
+                "KeyConditionExpression": "videoUri = :v",
+                "ExpressionAttributeValues": {":v": {"S": uri}},
+            },
+        )
+        while True:
+            page = self.ddb.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        chosen = [i for i in items if version is None or i.get("versionId", {}).get("S") == version]
+        chosen.sort(key=lambda i: i.get("startedAt", {}).get("S", ""))
+        return [i["executionArn"]["S"] for i in chosen if "executionArn" in i]
+
+    def _matches(self, input_text: str, uri: str, version: str | None) -> bool:
+        video = json.loads(input_text or "{}").get("video") or {}
+        same = isinstance(video, dict) and f"s3://{video.get('bucket')}/{video.get('key')}" == uri
+        return same and (version is None or video.get("versionId") == version)
+
+    def _listed(self, uri: str, version: str | None) -> list[str]:
+        key = uri.removeprefix("s3://").partition("/")[2]
+        stem = NAME_UNSAFE.sub("-", key.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("-")[:20] or "video"
+        found: dict[str, str] = {}  # arn → start date
+        if self.state_machine_arn:
+            pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+            for execution in (e for page in pages for e in page["executions"]):
+                if execution["name"].startswith(f"{stem}-"):
+                    described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                    if self._matches(described.get("input", ""), uri, version):
+                        found[execution["executionArn"]] = iso(execution["startDate"])
+        if self.archive_bucket and self.state_machine_arn:
+            machine = self.state_machine_arn.rsplit(":", 1)[-1]
+            for arn, started in self._archived(f"executions/{machine}/{stem}-", uri, version):
+                found.setdefault(arn, started)
+        return sorted(found, key=found.__getitem__)
+
+    def _archived(self, prefix: str, uri: str, version: str | None) -> list[tuple[str, str]]:
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive_bucket, Prefix=prefix)
+            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in MISSING:
+                return []
+            raise
+        found = []
+        for key in keys:
+            execution = json.loads(self.fetch(self.archive_bucket, key) or b"{}").get("execution") or {}
+            if self._matches(execution.get("input", ""), uri, version):
+                found.append(
+                    (execution["executionArn"], iso(execution["startDate"]) if execution.get("startDate") else "")
+                )
+        return found
+
+
+def audit(sources: AuditSources, target: str, from_archive: bool = False) -> AuditReport:
+    """One execution (ARN or name): history, decision record and evidence → report."""
+    arn = sources.execution_arn(target)
+    history = sources.history(arn, from_archive)
+    write = record_write(history.events)
+    key = record_key(history.events, arn, write)
+    report = build_report(arn, history.events, sources.record(key) if key else None, sources.fetch, history.source)
+    report.integrity[:0] = history.findings
+    report.notes += history.notes
+    if write is not None and write.table and write.table != sources.decisions_table:
+        report.notes.append(f"the record was written to table {write.table}; this audit read {sources.decisions_table}")
+    return report
+
+
+def audit_target(
+    sources: AuditSources, target: str, version: str | None = None, from_archive: bool = False
+) -> list[AuditReport]:
+    """An execution ARN or name → one report; s3://bucket/key → one per execution for that video."""
+    if target.startswith("s3://"):
+        return [audit(sources, arn, from_archive) for arn in sources.executions_for_video(target, version)]
+    return [audit(sources, target, from_archive)]
