@@ -7,6 +7,20 @@ document stays far below A2I's 3 MiB InputContent limit; the strongest are kept,
 from __future__ import annotations
 
 MAX_SEGMENTS = 200
+# The Rekognition v7 top-level categories, in the taxonomy's order. A category the detector can see is
+# "covered": the reviewer is told what was checked (coveredCategories) and what was not (uncoveredCategories).
+TOP_LEVEL_CATEGORIES = (
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Swimwear or Underwear",
+    "Violence",
+    "Visually Disturbing",
+    "Rude Gestures",
+    "Drugs & Tobacco",
+    "Alcohol",
+    "Gambling",
+    "Hate Symbols",
+)
 
 
 def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dict]:
@@ -16,9 +30,15 @@ def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dic
 
 def build_input_content(video: dict, decision: dict, segments: list[dict], duration_millis: int | None) -> dict:
     chosen = select_segments(segments)
+    uncovered = list(decision.get("uncoveredCategories", []))
     return {
         "schemaVersion": "1",
-        "video": {"uri": video["uri"], "name": video["name"], "durationMillis": duration_millis},
+        "video": {
+            "uri": video["uri"],
+            "name": video["name"],
+            "versionId": video.get("versionId") or "",  # the version analysed ("" when the bucket is unversioned)
+            "durationMillis": duration_millis,
+        },
         "decision": {
             "ruleSetVersion": decision["ruleSetVersion"],
             "reasons": [
@@ -31,7 +51,8 @@ def build_input_content(video: dict, decision: dict, segments: list[dict], durat
                 for r in decision.get("reasons", [])
             ],
         },
-        "uncoveredCategories": decision.get("uncoveredCategories", []),
+        "uncoveredCategories": uncovered,
+        "coveredCategories": [c for c in TOP_LEVEL_CATEGORIES if c not in uncovered],
         "segments": [
             {
                 "index": index,
@@ -48,4 +69,5 @@ def build_input_content(video: dict, decision: dict, segments: list[dict], durat
             for index, s in enumerate(chosen)
         ],
         "segmentsTruncated": len(segments) > len(chosen),
+        "segmentsTotal": len(segments),
     }
