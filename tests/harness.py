@@ -17,9 +17,13 @@ FAST = {"PollMinSeconds": "1", "PollMaxSeconds": "2"}
 WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)
 
 
-def start_stack(tmp_path_factory, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
+def start_stack(tmp_path_factory, state_dir=None, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
     stack = LocalStack(
-        StackOptions(state_dir=tmp_path_factory.mktemp("vidmod"), parameters=FAST | parameters, schedule_scale=0.005)
+        StackOptions(
+            state_dir=state_dir or tmp_path_factory.mktemp("vidmod"),
+            parameters=FAST | parameters,
+            schedule_scale=0.005,
+        )
     )
     stack.start()
     scripted = ScriptedRekognition(fallback=stack.gateway.rekognition)

@@ -42,6 +42,31 @@ def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
     assert list(inspect.signature(notifications.send_event).parameters) == ["account_id", "event_name", "bucket", "key"]
 
 
+def test_the_moto_internals_persistence_relies_on_still_exist():
+    from moto.s3.models import FakeKey, s3_backends
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    # vidmod.local.persistence rebuilds finished executions with this constructor and pickles S3 keys.
+    assert list(inspect.signature(Execution.__init__).parameters) == [
+        "self",
+        "name",
+        "sm_type",
+        "role_arn",
+        "exec_arn",
+        "account_id",
+        "region_name",
+        "state_machine",
+        "start_date",
+        "cloud_watch_logging_session",
+        "activity_store",
+        "input_data",
+        "trace_header",
+    ]
+    assert "env.event_manager.get_event_history()" in inspect.getsource(Execution.to_history_output)
+    assert "__getstate__" in vars(FakeKey) and "__setstate__" in vars(FakeKey)
+    assert "aws" in s3_backends["123456789012"]
+
+
 def test_handler_runs_with_its_environment_and_a_lambda_context():
     engine.SETTINGS["endpoint_url"] = "http://127.0.0.1:1"
     result, errored, logs = engine.invoke(ECHO, {})
@@ -75,8 +100,18 @@ def test_template_resources_follow_the_template():
     assert {r["function"] for r in resources.rules} == {
         resources.functions["SubmitFunction"].name,
         resources.functions["CompleteHumanReviewFunction"].name,
+        resources.functions["ArchiveExecutionFunction"].name,
     }
-    assert resources.buckets["MediaBucket"] == {"name": "t-mediabucket", "versioned": True, "eventbridge": True}
+    assert resources.buckets["MediaBucket"] == {
+        "name": "t-mediabucket",
+        "versioned": True,
+        "eventbridge": True,
+        "objectLock": None,
+    }
+    assert resources.buckets["AuditBucket"]["objectLock"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 365}},
+    }
 
 
 def test_unknown_overrides_and_unsupported_intrinsics_are_refused():

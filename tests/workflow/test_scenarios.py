@@ -6,6 +6,7 @@ Each asserts on the execution history and the recorded decision, not only on the
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from harness import WEAPON
@@ -118,8 +119,8 @@ def test_every_result_page_is_read(workflow):
     workflow.upload("long.mp4")
     arn = workflow.execution_for("long.mp4")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
-    assert workflow.states(arn).count("StoreLabelsPage") == 3
-    assert workflow.states(arn).count("FetchNextLabelsPage") == 2
+    assert workflow.states(arn).count("StoreLabelsPage") == 7  # 40 labels per page
+    assert workflow.states(arn).count("FetchNextLabelsPage") == 6
     # 250 detections of 55 % Weapons stay below the 60 % review threshold: approve, having read them all.
     exited = [e for e in workflow.history(arn) if e.get("stateExitedEventDetails", {}).get("name") == "EvaluateRules"]
     assert json.loads(exited[0]["stateExitedEventDetails"]["output"])["decision"]["detections"] == 250
@@ -154,21 +155,28 @@ def test_results_larger_than_the_state_payload_limit_stay_in_s3(workflow):
 
 
 def test_a2i_loop_failed_or_stopped_fails_the_execution_with_the_reason(workflow):
-    for key, action, error in [
-        ("expired.mp4", "fail", "HumanLoopFailed"),
-        ("withdrawn.mp4", "stop", "HumanLoopStopped"),
+    for key, action, error, decision in [
+        ("broken-loop.mp4", "fail", "HumanLoopFailed", "FAILED"),
+        ("withdrawn.mp4", "stop", "HumanLoopStopped", "FAILED"),
+        # A2I's task lifetime ran out: a review timeout, escalated like the workflow's own timeout.
+        ("expired.mp4", "expire", "ReviewTimedOut", "ESCALATED"),
     ]:
         workflow.scripted.script(key, Script(labels=[WEAPON]))
         workflow.upload(key)
         arn = workflow.execution_for(key)
         loop = workflow.wait_for_review(arn)
         if action == "fail":
+            workflow.stack.a2i.fail(loop, "InternalError", "The worker portal failed")
+        elif action == "expire":
             workflow.stack.a2i.fail(loop, "Expired", "No worker picked the task up in time")
         else:
             workflow.stack.a2i.stop(loop)
         result = workflow.wait(arn)
         assert (result["status"], result["error"]) == ("FAILED", error)
-        assert workflow.decision(arn)["decision"] == "FAILED"
+        record = workflow.decision(arn)
+        assert record["decision"] == decision
+        if action == "expire":
+            assert "StopHumanLoop" in workflow.states(arn) and "HumanLoopExpired" in record["detail"]
 
 
 def test_duplicate_s3_event_starts_one_execution(workflow):
@@ -181,8 +189,6 @@ def test_duplicate_s3_event_starts_one_execution(workflow):
     )
     workflow.stack.router.publish(duplicate)
     workflow.wait(arn)
-    import time
-
     time.sleep(3)  # the duplicate's delivery runs asynchronously, as EventBridge's would
     assert workflow.executions_for("twice.mp4") == [arn]
 
@@ -251,3 +257,58 @@ def test_corrupt_video_fails_with_the_detectors_message(workflow):
     assert (result["status"], result["error"]) == ("FAILED", "ModerationJobFailed")
     assert "not a video this detector can decode" in result["cause"]
     assert workflow.decision(arn)["decision"] == "FAILED"
+
+
+def test_an_execution_started_by_hand_without_a_trigger_is_recorded_and_merges_tags(workflow):
+    """A console/CLI start (or a redrive) carries only {"video": ...}; the record names it "manual"."""
+    bucket = workflow.stack.media_bucket
+    workflow.scripted.script("by-hand.mp4", Script(labels=[]))
+    version = workflow.s3.put_object(Bucket=bucket, Key="by-hand.mp4", Body=b"\x00" * 64, Tagging="owner=team-a")[
+        "VersionId"
+    ]
+    uploaded = workflow.execution_for("by-hand.mp4")
+    assert workflow.wait(uploaded)["status"] == "SUCCEEDED"
+    video = {"bucket": bucket, "key": "by-hand.mp4", "versionId": version}
+    arn = workflow.sfn.start_execution(
+        stateMachineArn=workflow.stack.state_machine_arn, name="by-hand-again", input=json.dumps({"video": video})
+    )["executionArn"]
+    result = workflow.wait(arn)
+    assert result["status"] == "SUCCEEDED"
+    record = workflow.decision(arn)
+    assert record["decision"] == "APPROVE" and json.loads(record["trigger"])["type"] == "manual"
+    # The re-moderation replaced the first verdict's tags on that version and kept the owner's tag.
+    tags = workflow.s3.get_object_tagging(Bucket=bucket, Key="by-hand.mp4", VersionId=version)["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [
+        ("owner", "team-a"),
+        ("vidmod-decision", "APPROVE"),
+        ("vidmod-execution", "by-hand-again"),
+    ]
+    # Rejected before ValidateInput could name a trigger: the failure is recorded all the same.
+    workflow.upload("by-hand.txt", b"not a video")
+    bad = {"bucket": bucket, "key": "by-hand.txt"}
+    arn = workflow.sfn.start_execution(
+        stateMachineArn=workflow.stack.state_machine_arn, name="by-hand-text", input=json.dumps({"video": bad})
+    )["executionArn"]
+    result = workflow.wait(arn)
+    assert (result["status"], result["error"]) == ("FAILED", "UnsupportedVideoType")
+    record = workflow.decision(arn)
+    assert record["decision"] == "FAILED" and json.loads(record["trigger"])["type"] == "manual"
+
+
+def test_a_video_replaced_during_moderation_is_not_reviewed_and_only_its_version_is_tagged(workflow):
+    bucket = workflow.stack.media_bucket
+    workflow.scripted.script("replaced.mp4", Script(labels=[WEAPON], in_progress_polls=4))
+    analysed = workflow.upload("replaced.mp4")
+    arn = workflow.execution_for("replaced.mp4")
+    while "StartModeration" not in workflow.states(arn):
+        time.sleep(0.2)
+    current = workflow.upload("replaced.mp4", b"\x01" * 64)  # a new version while Rekognition is still busy
+    result = workflow.wait(arn)
+    assert (result["status"], result["error"]) == ("FAILED", "VideoReplaced")
+    assert f"replaced by version {current}" in result["cause"]
+    assert workflow._loop_of(arn) not in {loop["HumanLoopName"] for loop in workflow.stack.a2i.loops()}
+    assert workflow.decision(arn)["decision"] == "FAILED"
+    tags = workflow.s3.get_object_tagging(Bucket=bucket, Key="replaced.mp4", VersionId=analysed)["TagSet"]
+    assert {"Key": "vidmod-decision", "Value": "FAILED"} in tags
+    newer = workflow.s3.get_object_tagging(Bucket=bucket, Key="replaced.mp4", VersionId=current)["TagSet"]
+    assert {"Key": "vidmod-execution", "Value": arn.rsplit(":", 1)[-1]} not in newer

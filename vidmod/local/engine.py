@@ -10,6 +10,9 @@ moto runs ASL for real (``execute_state_machine``), but:
    (``sagemakera2iruntime`` → ``sagemaker-a2i-runtime``) are added to its override table.
 4. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
    MOTO_PORT to itself so Rekognition and A2I calls reach the local implementations.
+5. Step Functions sends "Step Functions Execution Status Change" to EventBridge when an execution ends; moto
+   does not. ``BaseExecutionWorkerCommunication.terminated`` now also calls ``install``'s ``on_execution_end``
+   with the execution, and the stack publishes the event AWS would send.
 ``tests/local/test_engine.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
@@ -19,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -27,6 +31,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 MOTO_VERSION = "5.2.5"
 if version("moto") != MOTO_VERSION:  # pragma: no cover - the guard itself
@@ -46,7 +51,7 @@ class LocalFunction:
 
 REGISTRY: dict[str, LocalFunction] = {}
 SDK_SERVICE_NAMES = {"sagemakera2iruntime": "sagemaker-a2i-runtime"}  # ASL aws-sdk name → boto3 name
-SETTINGS = {"endpoint_url": "", "region": "us-east-1"}
+SETTINGS: dict = {"endpoint_url": "", "region": "us-east-1", "on_execution_end": None}
 
 
 def register(function: LocalFunction) -> None:
@@ -126,11 +131,24 @@ def _evaluation_environment(self):
     return environment
 
 
-def install(endpoint_url: str, region: str = "us-east-1") -> None:
+_original_terminated = BaseExecutionWorkerCommunication.terminated
+
+
+def _terminated(self) -> None:
+    _original_terminated(self)
+    listener = SETTINGS["on_execution_end"]
+    if listener is not None:
+        listener(self.execution)
+
+
+def install(
+    endpoint_url: str, region: str = "us-east-1", on_execution_end: Callable[[object], None] | None = None
+) -> None:
     """Apply the patches (idempotent) and point engine and handlers at the local endpoint."""
-    SETTINGS.update(endpoint_url=endpoint_url, region=region)
+    SETTINGS.update(endpoint_url=endpoint_url, region=region, on_execution_end=on_execution_end)
     os.environ["MOTO_PORT"] = endpoint_url.rsplit(":", 1)[-1]
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
+    BaseExecutionWorkerCommunication.terminated = _terminated
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)

@@ -1,8 +1,9 @@
 """Local EventBridge: the template's rules, matched with moto's real event-pattern matcher.
 
-Events come from the A2I runtime and the workflow (PutEvents through the gateway) and from S3 (moto's
-"Object Created" notification, hooked here). Matching targets (Lambda functions) run asynchronously,
-like EventBridge deliveries; every event is appended to ``events.jsonl`` in the state directory.
+Events come from the A2I runtime and the workflow (PutEvents through the gateway), from S3 (moto's
+"Object Created" notification, hooked here) and from Step Functions (an execution's end, via ``engine``).
+Matching targets (Lambda functions) run asynchronously, like EventBridge deliveries; every event is appended
+to ``events.jsonl`` in the state directory.
 """
 
 from __future__ import annotations
@@ -108,6 +109,39 @@ def s3_object_created_event(
         "region": region,
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": detail,
+    }
+
+
+def _epoch_millis(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def execution_status_change_event(execution, account: str, region: str) -> dict:
+    """The "Step Functions Execution Status Change" event AWS sends when ``execution`` (moto's) ends."""
+    status = str(getattr(execution.exec_status, "value", execution.exec_status))
+    output = execution.output if status == "SUCCEEDED" else None
+    if output is not None and not isinstance(output, str):
+        output = json.dumps(output, separators=(",", ":"))
+    return {
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": account,
+        "region": region,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": _epoch_millis(execution.start_date),
+            "stopDate": _epoch_millis(execution.stop_date),
+            "input": execution.execution_input,
+            "output": output,
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if output is not None else None,
+            "error": execution.error,
+            "cause": execution.cause,
+        },
     }
 
 

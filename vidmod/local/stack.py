@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidmod.local import engine
+from vidmod.local import engine, persistence
 from vidmod.local.clients import local_client
-from vidmod.local.events import EventRouter, hook_s3_notifications
+from vidmod.local.events import EventRouter, execution_status_change_event, hook_s3_notifications
 from vidmod.local.gateway import Gateway
 from vidmod.local.template import ACCOUNT, REGION, LocalResources, read_resources
 
@@ -36,8 +36,19 @@ class StackOptions:
     port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
     schedule_scale: float = 1.0  # Schedule events fire every (rate × scale) seconds locally
+    persist: bool = True  # save S3, DynamoDB and executions on stop, restore them on start (``persistence``)
     rekognition: Callable | None = None  # WSGI app; default: the local detector
     a2i_runtime: object | None = None  # default: vidmod.a2i.runtime.HumanLoopRuntime
+    on_detector_progress: Callable[[dict], None] | None = None  # the local detector's per-job progress (CLI)
+
+
+@dataclass
+class RestoreReport:
+    """What a start brought back from the state directory."""
+
+    saved_at: object = None  # datetime of the snapshot, None when the stack started empty
+    finished: int = 0
+    rerun: list[str] = field(default_factory=list)
 
 
 class LocalStack:
@@ -54,17 +65,21 @@ class LocalStack:
         self.a2i = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.restored = RestoreReport()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_url = self.gateway.start(self.options.host, self.options.port)
-        engine.install(self.endpoint_url, REGION)
+        engine.install(self.endpoint_url, REGION, on_execution_end=self._execution_ended)
         hook_s3_notifications(self.router, {b["name"] for b in self.resources.buckets.values() if b["eventbridge"]})
         self.gateway.rekognition = self.options.rekognition or self._local_detector()
         self.a2i = self.options.a2i_runtime or self._local_a2i()
         self.gateway.a2i = self.a2i.wsgi_app
-        self.deploy()
+        snapshot = persistence.load(self.options.state_dir) if self.options.persist else None
+        self.deploy(snapshot)
+        if snapshot is not None:
+            self._rerun(snapshot)
         for schedule in self.resources.schedules:
             self._every(schedule["seconds"] * self.options.schedule_scale, schedule["function"])
         return self
@@ -76,8 +91,11 @@ class LocalStack:
         for closable in (self.detector, self.a2i):
             if closable is not None and hasattr(closable, "close"):
                 closable.close()
-        self.router.close()
+        self.router.close()  # pending deliveries (e.g. a reviewer's verdict) reach their execution first
+        snapshot = persistence.capture(ACCOUNT, REGION) if self.options.persist else None
         self.gateway.stop()
+        if snapshot is not None:
+            persistence.save(self.options.state_dir, snapshot)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -93,6 +111,7 @@ class LocalStack:
             self.endpoint_url,
             self.options.state_dir,
             max_video_bytes=int(self.resources.parameters["MaxVideoBytes"]),
+            on_progress=self.options.on_detector_progress,
         )
         return self.detector.wsgi_app
 
@@ -146,26 +165,44 @@ class LocalStack:
         return self.resources.tables["DecisionsTable"]["TableName"]
 
     # ------------------------------------------------------------------ deploy
-    def deploy(self) -> None:
+    def deploy(self, snapshot: persistence.Snapshot | None = None) -> None:
+        """Create the template's resources on a fresh account, keeping what a saved snapshot holds."""
         import urllib.request
 
         # A fresh account: moto's state is process-wide, so a previous stack in this process is wiped first.
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
+        if snapshot is not None:
+            persistence.restore_storage(snapshot, ACCOUNT, REGION)
         s3, ddb, lam, sfn, iam = (self.client(s) for s in ("s3", "dynamodb", "lambda", "stepfunctions", "iam"))
         role = iam.create_role(
             RoleName=f"{self.options.stack_name}-local",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )
+        existing_buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         for bucket in self.resources.buckets.values():
-            s3.create_bucket(Bucket=bucket["name"])
+            if bucket["name"] not in existing_buckets:
+                s3.create_bucket(Bucket=bucket["name"], ObjectLockEnabledForBucket=bool(bucket["objectLock"]))
+                if bucket["objectLock"]:
+                    s3.put_object_lock_configuration(
+                        Bucket=bucket["name"], ObjectLockConfiguration=bucket["objectLock"]
+                    )
             if bucket["versioned"]:
                 s3.put_bucket_versioning(Bucket=bucket["name"], VersioningConfiguration={"Status": "Enabled"})
             if bucket["eventbridge"]:
                 s3.put_bucket_notification_configuration(
                     Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}}
                 )
+        existing_tables = set(ddb.list_tables()["TableNames"])
         for table in self.resources.tables.values():
-            ddb.create_table(**table)
+            if table["TableName"] not in existing_tables:
+                ddb.create_table(**table)
+                continue
+            saved = ddb.describe_table(TableName=table["TableName"])["Table"]["KeySchema"]
+            if saved != table["KeySchema"]:
+                raise persistence.SnapshotError(
+                    f"table {table['TableName']} has key {saved} in the saved state but {table['KeySchema']} in "
+                    f"template.yaml; move {self.options.state_dir / persistence.SNAPSHOT_FILE} aside to start empty"
+                )
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as archive:
             archive.writestr("README.txt", "code runs from functions/ via vidmod.local.lambda_runner")
@@ -189,8 +226,20 @@ class LocalStack:
         sfn.create_state_machine(
             name=machine["name"], definition=machine["definition"], roleArn=role["Role"]["Arn"], type="STANDARD"
         )
+        if snapshot is not None:
+            self.restored.finished = persistence.restore_executions(snapshot, ACCOUNT, REGION)
         for rule in self.resources.rules:
             self.router.add_rule(rule["name"], rule["pattern"], rule["function"])
+
+    def _rerun(self, snapshot: persistence.Snapshot) -> None:
+        """Start the executions the last stop interrupted again, under their own names and inputs."""
+        sfn = self.client("stepfunctions")
+        for execution in snapshot.interrupted:
+            sfn.start_execution(
+                stateMachineArn=execution["stateMachineArn"], name=execution["name"], input=execution["input"]
+            )
+            self.restored.rerun.append(execution["name"])
+        self.restored.saved_at = snapshot.saved_at
 
     # ------------------------------------------------------------------ invocation
     def invoke(self, function_name: str, event: dict) -> tuple[object, bool]:
@@ -204,6 +253,10 @@ class LocalStack:
             _, errored = self.invoke(function_name, event)
             if not errored:
                 return
+
+    def _execution_ended(self, execution) -> None:
+        """Step Functions tells EventBridge when an execution ends; the template's rules act on it."""
+        self.router.publish(execution_status_change_event(execution, ACCOUNT, REGION))
 
     def _every(self, seconds: float, function_name: str) -> None:
         def tick() -> None:

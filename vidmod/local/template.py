@@ -41,7 +41,7 @@ class FunctionSpec:
 class LocalResources:
     stack_name: str
     parameters: dict[str, str]
-    buckets: dict[str, dict]  # logical id → {"name", "versioned", "eventbridge"}
+    buckets: dict[str, dict]  # logical id → {"name", "versioned", "eventbridge", "objectLock"}
     tables: dict[str, dict]  # logical id → CreateTable kwargs
     functions: dict[str, FunctionSpec]
     state_machine: dict  # {"name", "arn", "definition"}
@@ -186,6 +186,15 @@ def parameter_values(template: dict, overrides: dict[str, str]) -> dict[str, str
     return values
 
 
+def _object_lock(configuration: dict) -> dict:
+    """CloudFormation's ObjectLockConfiguration is PutObjectLockConfiguration's, with numbers as strings."""
+    retention = configuration.get("Rule", {}).get("DefaultRetention", {})
+    for unit in ("Days", "Years"):
+        if unit in retention:
+            retention[unit] = int(retention[unit])
+    return configuration
+
+
 def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> LocalResources:
     template = load_template(root / "template.yaml")
     params = parameter_values(template, overrides)
@@ -204,6 +213,9 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
                     .get("EventBridgeConfiguration", {})
                     .get("EventBridgeEnabled")
                 ),
+                "objectLock": _object_lock(resolver.resolve(props["ObjectLockConfiguration"]))
+                if props.get("ObjectLockEnabled")
+                else None,
             }
         elif kind == "AWS::DynamoDB::Table":
             tables[logical_id] = {

@@ -1,0 +1,75 @@
+"""The embedded stack keeps its state across a restart, as an AWS account would (``vidmod.local.persistence``).
+
+A finished execution stays listed with its history and its decision record; an execution that was waiting
+for a reviewer when the stack stopped is started again under its own name, finds its review still in the
+queue, and finishes with the reviewer's decision.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from harness import WEAPON, Workflow, start_stack
+
+from vidmod.local import persistence
+from vidmod.local.scripted import Script
+
+pytestmark = pytest.mark.workflow
+
+
+def test_restart_keeps_finished_executions_and_resumes_a_pending_review(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("restart")
+    stack, scripted = start_stack(tmp_path_factory, state_dir=state_dir)
+    try:
+        before = Workflow(stack, scripted)
+        scripted.script("clean.mp4", Script(labels=[]))
+        scripted.script("pending.mp4", Script(labels=[WEAPON]))
+        clean_version = before.upload("clean.mp4")
+        clean = before.execution_for("clean.mp4")
+        assert before.wait(clean)["status"] == "SUCCEEDED"
+        clean_history = before.history(clean)
+        clean_record = before.decision(clean)
+        before.upload("pending.mp4")
+        pending = before.execution_for("pending.mp4")
+        loop = before.wait_for_review(pending)
+    finally:
+        stack.stop()
+    assert (state_dir / persistence.SNAPSHOT_FILE).is_file()
+
+    stack, scripted = start_stack(tmp_path_factory, state_dir=state_dir)
+    try:
+        after = Workflow(stack, scripted)
+        scripted.script("pending.mp4", Script(labels=[WEAPON]))
+        assert stack.restored.finished == 1
+        assert stack.restored.rerun == [pending.rsplit(":", 1)[-1]]
+
+        # The finished execution: same status, same history, same decision record, same object version and tag.
+        described = after.sfn.describe_execution(executionArn=clean)
+        assert described["status"] == "SUCCEEDED"
+        assert after.history(clean) == clean_history
+        assert after.decision(clean) == clean_record
+        head = after.s3.head_object(Bucket=stack.media_bucket, Key="clean.mp4")
+        assert head["VersionId"] == clean_version
+        tags = after.s3.get_object_tagging(Bucket=stack.media_bucket, Key="clean.mp4")["TagSet"]
+        assert {"Key": "vidmod-decision", "Value": "APPROVE"} in tags
+        # As in AWS, a finished name cannot be started again with other input.
+        with pytest.raises(after.sfn.exceptions.ExecutionAlreadyExists):
+            after.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=described["name"], input="{}")
+
+        # The interrupted execution runs again under its own name and reuses its human loop.
+        assert after.wait_for_review(pending) == loop
+        assert [item["HumanLoopName"] for item in stack.a2i.list_open()] == [loop]
+        after.review(loop, "REJECT", reviewer="bob")
+        assert after.wait(pending)["status"] == "SUCCEEDED"
+        record = after.decision(pending)
+        assert (record["decision"], record["source"], record["reviewer"]) == ("REJECT", "human", "bob")
+    finally:
+        stack.stop()
+
+
+def test_a_snapshot_from_another_moto_version_is_refused_with_a_message(tmp_path):
+    snapshot = persistence.Snapshot("0.0.1", None, {})
+    (tmp_path / persistence.SNAPSHOT_FILE).write_bytes(pickle.dumps(snapshot))
+    with pytest.raises(persistence.SnapshotError, match=r"saved with moto 0\.0\.1.*Move it aside"):
+        persistence.load(tmp_path)
