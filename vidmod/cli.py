@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from vidmod.local.clients import http_api_event, local_client
+from vidmod.progress import DetectorProgress
 
 console = Console(stderr=False)
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
@@ -41,40 +49,65 @@ def _client(args, service: str):
 
 
 # ---------------------------------------------------------------------------- local up / demo
-def start_stack(args, port: int, portal_port: int):
+def start_stack(args, port: int, portal_port: int, state_dir: Path, progress: DetectorProgress):
+    from vidmod.local.persistence import SnapshotError
     from vidmod.local.stack import LocalStack, StackOptions
 
-    stack = LocalStack(
-        StackOptions(state_dir=Path(args.state_dir), port=port, parameters=_parameters(args.parameter))
-    ).start()
+    options = StackOptions(
+        state_dir=state_dir, port=port, parameters=_parameters(args.parameter), on_detector_progress=progress
+    )
+    stack = LocalStack(options)
+    try:
+        stack.start()
+    except SnapshotError as error:
+        stack.stop()
+        raise SystemExit(f"vidmod: {error}") from None
     portal_url = stack.start_portal(portal_port)
     return stack, portal_url
 
 
 def cmd_local_up(args) -> int:
-    stack, portal_url = start_stack(args, args.port, args.portal_port)
+    progress = DetectorProgress(console, bars=True)
+    stack, portal_url = start_stack(args, args.port, args.portal_port, Path(args.state_dir), progress)
     console.print(
         f"[bold green]vidmod local stack is up[/]\n  AWS endpoint : {stack.endpoint_url}"
         f"\n  reviewer URL : {portal_url}\n  state dir    : {stack.options.state_dir}"
     )
-    console.print(
-        "  Detector jobs and human loops are kept in the state dir; executions, buckets and tables "
-        "live in memory and do [bold]not[/] survive a restart."
-    )
+    restored = stack.restored
+    if restored.saved_at is None:
+        console.print(
+            "  Started empty. Buckets, tables, executions, detector jobs and human loops are saved here on stop."
+        )
+    else:
+        console.print(
+            f"  Restored the state saved {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC: {restored.finished} finished "
+            f"execution(s); {len(restored.rerun)} interrupted execution(s) started again under their own names"
+            + (f" ({', '.join(restored.rerun)})" if restored.rerun else "")
+        )
     console.print(f"  Try: vidmod submit VIDEO.mp4 --endpoint-url {stack.endpoint_url}   (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        stack.stop()
+    stopping = threading.Event()
+    # SIGTERM (kill, systemd, a container stop) stops as cleanly as Ctrl-C: the state is saved either way.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopping.wait()
+    console.print("stopping: saving the stack's state")
+    progress.stop()
+    stack.stop()
     return 0
 
 
-def follow(sfn, execution_arn: str, until_state: str | None = "HumanReview", timeout: float = 900) -> dict:
-    """Print each state as the execution enters it; stop when it ends or waits in ``until_state``."""
-    seen, deadline = set(), time.monotonic() + timeout
+def follow(
+    sfn,
+    execution_arn: str,
+    until_state: str | None = "HumanReview",
+    timeout: float = 900,
+    detail: Callable[[], str] = str,
+) -> dict:
+    """Print each state as the execution enters it; stop when it ends or waits in ``until_state``.
+
+    ``detail`` adds what is happening inside a state (e.g. the detector's progress) to the status line.
+    """
+    seen, deadline, state = set(), time.monotonic() + timeout, "…"
     with console.status("running…") as status:
         while time.monotonic() < deadline:
             events = sfn.get_execution_history(executionArn=execution_arn)["events"]
@@ -84,8 +117,9 @@ def follow(sfn, execution_arn: str, until_state: str | None = "HumanReview", tim
                 seen.add(event["id"])
                 details = event.get("stateEnteredEventDetails")
                 if details:
-                    status.update(f"in {details['name']}")
-                    console.print(f"  {event['timestamp']:%H:%M:%S}  → {details['name']}")
+                    state = details["name"]
+                    console.print(f"  {event['timestamp']:%H:%M:%S}  → {state}")
+            status.update(escape(" — ".join(filter(None, [f"in {state}", detail()]))))
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 return described
@@ -101,7 +135,10 @@ def cmd_demo(args) -> int:
     from vidmod.detector.samples import sample_video_path
 
     started = time.monotonic()
-    stack, portal_url = start_stack(args, 0, args.portal_port)
+    # A demo starts from nothing each time (``--state-dir`` keeps it); ``vidmod local up`` is the long-lived stack.
+    scratch = None if args.state_dir else tempfile.TemporaryDirectory(prefix="vidmod-demo-")
+    progress = DetectorProgress(console, bars=False)
+    stack, portal_url = start_stack(args, 0, args.portal_port, Path(args.state_dir or scratch.name), progress)
     try:
         video = sample_video_path("bigbuckbunny.mp4")
         console.print(f"[bold]vidmod demo[/] — local stack at {stack.endpoint_url}, reviewer portal at {portal_url}")
@@ -113,26 +150,43 @@ def cmd_demo(args) -> int:
         sfn = stack.client("stepfunctions")
         arn = wait_for_execution(sfn, stack.state_machine_arn)
         console.print(f"Execution {arn.rsplit(':', 1)[-1]}")
-        described = follow(sfn, arn)
+        described = follow(sfn, arn, detail=progress.summary)
         elapsed = time.monotonic() - started
         explain(sfn, arn)
         if described["status"] == "RUNNING":
-            console.print(
-                f"\n[bold yellow]Waiting for a human reviewer[/] ({elapsed:.0f} s so far). Open "
-                f"[bold]{portal_url}[/], log in with any name, review the flagged segments and decide."
-            )
+            console.print(f"\n[bold yellow]Waiting for a human reviewer[/] after {elapsed:.0f} s.")
             if args.no_wait or not sys.stdin.isatty() or os.environ.get("CI"):
+                console.print(
+                    "Not waiting (no terminal, CI or --no-wait): the demo stack stops now. Run `make demo` in a "
+                    "terminal to review in the browser, or `vidmod local up` for a stack that stays up."
+                )
                 return 0
-            console.print("Ctrl-C to stop.")
-            final = follow(sfn, arn, until_state=None, timeout=7 * 24 * 3600)
-            console.print(f"[bold]Finished:[/] {final['status']} {final.get('output', '')}")
-        else:
-            console.print(f"[bold]Finished:[/] {described['status']} in {elapsed:.0f} s: {described.get('output', '')}")
+            console.print(
+                f"Open [bold]{portal_url}[/], log in with any name, review the flagged segments and decide. "
+                "Ctrl-C to stop."
+            )
+            described = follow(sfn, arn, until_state=None, timeout=7 * 24 * 3600)
+        console.print(finished_summary(described, time.monotonic() - started))
         return 0
     except KeyboardInterrupt:
         return 0
     finally:
         stack.stop()
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def finished_summary(described: dict, elapsed: float) -> Text:
+    """One line a person reads at the end: the decision, who made it, and why it ended if it failed."""
+    final = json.loads(described.get("output") or "{}")
+    line = Text(f"Finished in {elapsed:.0f} s: ", style="bold")
+    if final.get("decision"):
+        line.append(final["decision"], style="bold green" if final["decision"] == "APPROVE" else "bold red")
+        who = f"reviewer {final['reviewer']}" if final.get("reviewer") else f"the {final.get('source', '?')}"
+        line.append(f" by {who}, recorded at {final.get('decidedAt', '?')} (execution {described['status']})")
+    else:
+        line.append(f"{described['status']} {described.get('error', '')}: {described.get('cause', '')}")
+    return line
 
 
 def explain(sfn, arn: str) -> None:
@@ -253,8 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidmod", description="Video content moderation with a human in the loop.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def stack_options(p):
-        p.add_argument("--state-dir", default=".vidmod", help="where detector jobs, human loops and events are kept")
+    def stack_options(p, state_dir: str | None = ".vidmod", default_text: str = "%(default)s"):
+        p.add_argument(
+            "--state-dir",
+            default=state_dir,
+            help=f"where the stack keeps its state across restarts (default: {default_text})",
+        )
         p.add_argument(
             "--parameter",
             "-p",
@@ -275,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="moderate a real sample video on the embedded stack")
     demo.add_argument("--portal-port", type=int, default=0)
     demo.add_argument("--no-wait", action="store_true", help="exit once the video waits for review")
-    stack_options(demo)
+    stack_options(demo, state_dir=None, default_text="a fresh temporary directory")
     demo.set_defaults(func=cmd_demo)
 
     def client_options(p):
