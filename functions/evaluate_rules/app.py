@@ -103,6 +103,7 @@ def lambda_handler(event: dict, context) -> dict:
         "reasons": [asdict(r) for r in decision.reasons[:MAX_REASONS]],
         "reasonsTruncated": len(decision.reasons) > MAX_REASONS,
         "uncoveredCategories": decision.uncoveredCategories,
+        "coveredCategories": decision.coveredCategories,
         "segmentsRef": {"bucket": results["bucket"], "key": segments_key},
         "segmentCount": len(segments),
         "detections": len(detections),

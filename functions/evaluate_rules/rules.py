@@ -112,6 +112,7 @@ class Decision:
     ruleSetVersion: str
     reasons: list[Reason] = field(default_factory=list)
     uncoveredCategories: list[str] = field(default_factory=list)
+    coveredCategories: list[str] = field(default_factory=list)  # the rest of the top level, in taxonomy order
 
 
 _BAND_RANK = {"reject": 0, "review": 1, "uncovered": 2}
@@ -152,4 +153,5 @@ def decide(segments: list[Segment], ruleset: RuleSet, model_version: str, taxono
         outcome = Outcome.APPROVE
     if uncovered and ruleset.uncovered == "REVIEW":
         reasons += [Reason(category, category, "uncovered") for category in uncovered]
-    return Decision(outcome, ruleset.version, reasons, uncovered)
+    covered = [category for category in taxonomy.categories if category not in uncovered]
+    return Decision(outcome, ruleset.version, reasons, uncovered, covered)

@@ -7,20 +7,6 @@ document stays far below A2I's 3 MiB InputContent limit; the strongest are kept,
 from __future__ import annotations
 
 MAX_SEGMENTS = 200
-# The Rekognition v7 top-level categories, in the taxonomy's order. A category the detector can see is
-# "covered": the reviewer is told what was checked (coveredCategories) and what was not (uncoveredCategories).
-TOP_LEVEL_CATEGORIES = (
-    "Explicit",
-    "Non-Explicit Nudity of Intimate parts and Kissing",
-    "Swimwear or Underwear",
-    "Violence",
-    "Visually Disturbing",
-    "Rude Gestures",
-    "Drugs & Tobacco",
-    "Alcohol",
-    "Gambling",
-    "Hate Symbols",
-)
 
 
 def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dict]:
@@ -52,7 +38,7 @@ def build_input_content(video: dict, decision: dict, segments: list[dict], durat
             ],
         },
         "uncoveredCategories": uncovered,
-        "coveredCategories": [c for c in TOP_LEVEL_CATEGORIES if c not in uncovered],
+        "coveredCategories": list(decision.get("coveredCategories", [])),  # what the detector checked
         "segments": [
             {
                 "index": index,

@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from vidmod.detector import COVERED_CATEGORIES, MODEL_VERSION, UNCOVERED_CATEGORIES
-from vidmod.detector.models import reported_version
+from vidmod.detector.models import V7_TOP_LEVEL, reported_version
+
+V7_TOP = list(V7_TOP_LEVEL)  # the detector's literal list; the function's taxonomy file must agree
 
 
 @pytest.fixture
@@ -22,20 +24,6 @@ def det(name: str, parent: str, level: int, confidence: float, ts: int) -> dict:
         "Timestamp": ts,
         "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level, "Confidence": confidence},
     }
-
-
-V7_TOP = [
-    "Explicit",
-    "Non-Explicit Nudity of Intimate parts and Kissing",
-    "Swimwear or Underwear",
-    "Violence",
-    "Visually Disturbing",
-    "Rude Gestures",
-    "Drugs & Tobacco",
-    "Alcohol",
-    "Gambling",
-    "Hate Symbols",
-]
 
 
 def test_taxonomy_has_exactly_the_v7_top_level_categories(er):
@@ -170,6 +158,7 @@ def test_coverage_is_the_longest_matching_prefix_and_unknown_local_models_cover_
     tax = taxonomy.load_taxonomy()
     decision = rules.decide([], ruleset(er), model_version, tax)
     assert decision.uncoveredCategories == uncovered
+    assert decision.coveredCategories == [c for c in V7_TOP if c not in uncovered]
     assert decision.outcome == ("REVIEW" if uncovered else "APPROVE")
     assert set(COVERED_CATEGORIES).isdisjoint(UNCOVERED_CATEGORIES)
 

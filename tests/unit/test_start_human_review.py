@@ -7,6 +7,8 @@ import json
 import pytest
 from botocore.stub import ANY, Stubber
 
+from vidmod.detector.models import V7_TOP_LEVEL as V7_TOP
+
 TABLE = "review-tasks"
 FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/vidmod-review"
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAc+secret/token=="
@@ -60,6 +62,7 @@ def event(**video) -> dict:
             "ruleSetVersion": "r1",
             "reasons": [{"category": "Violence", "label": "Weapons", "band": "review", "maxConfidence": 80.0}],
             "uncoveredCategories": ["Alcohol"],
+            "coveredCategories": [c for c in V7_TOP if c != "Alcohol"],
             "segmentsRef": {"bucket": "results", "key": "moderations/x/segments.json"},
         },
     }
@@ -93,17 +96,7 @@ def test_starts_the_loop_without_the_token_and_stores_the_token(env, lambda_cont
         "durationMillis": 250000,
     }
     assert content["uncoveredCategories"] == ["Alcohol"]
-    assert content["coveredCategories"] == [
-        "Explicit",
-        "Non-Explicit Nudity of Intimate parts and Kissing",
-        "Swimwear or Underwear",
-        "Violence",
-        "Visually Disturbing",
-        "Rude Gestures",
-        "Drugs & Tobacco",
-        "Gambling",
-        "Hate Symbols",
-    ]
+    assert content["coveredCategories"] == [c for c in V7_TOP if c != "Alcohol"]
     assert len(content["segments"]) == 200 and content["segmentsTruncated"] is True
     assert content["segmentsTotal"] == 250
     starts = [s["startMillis"] for s in content["segments"]]
@@ -151,12 +144,17 @@ def test_input_content_names_the_analysed_version_and_what_was_checked(env):
     import review_input
 
     video = {"uri": "s3://media/a.mp4", "name": "a.mp4", "versionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}
-    decision = {"ruleSetVersion": "r1", "reasons": [], "uncoveredCategories": ["Alcohol", "Gambling", "Violence"]}
+    uncovered = ["Alcohol", "Gambling", "Violence"]
+    decision = {
+        "ruleSetVersion": "r1",
+        "reasons": [],
+        "uncoveredCategories": uncovered,
+        "coveredCategories": [c for c in V7_TOP if c not in uncovered],
+    }
     content = review_input.build_input_content(video, decision, [], None)
     assert content["video"]["versionId"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
-    covered = content["coveredCategories"]
-    assert len(covered) == 7 and not {"Alcohol", "Gambling", "Violence"} & set(covered)
-    assert sorted(covered + content["uncoveredCategories"]) == sorted(review_input.TOP_LEVEL_CATEGORIES)
+    assert content["coveredCategories"] == decision["coveredCategories"]
+    assert content["uncoveredCategories"] == uncovered
     assert (content["segments"], content["segmentsTruncated"], content["segmentsTotal"]) == ([], False, 0)
 
 
