@@ -36,13 +36,19 @@ def finished_execution(aws):
     return sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="clip-abc", input='{"video": 1}')
 
 
-def test_the_archive_holds_the_description_and_every_event_with_iso_times(
-    aws, load_function, lambda_context, monkeypatch, finished_execution
-):
+@pytest.fixture
+def archiver(aws, load_function, monkeypatch):
+    """archive_execution with its audit bucket, and an S3 client to read what it wrote."""
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="audit")
     monkeypatch.setenv("AUDIT_BUCKET", "audit")
-    app = load_function("archive_execution")
+    return load_function("archive_execution"), s3
+
+
+def test_the_archive_holds_the_description_and_every_event_with_iso_times(
+    aws, archiver, lambda_context, finished_execution
+):
+    app, s3 = archiver
     arn = finished_execution["executionArn"]
 
     result = app.lambda_handler(status_change(arn), lambda_context)
@@ -57,13 +63,8 @@ def test_the_archive_holds_the_description_and_every_event_with_iso_times(
     assert datetime.fromisoformat(archive["archivedAt"]) <= datetime.now(UTC)
 
 
-def test_a_duplicate_event_never_replaces_the_archive(
-    aws, load_function, lambda_context, monkeypatch, finished_execution
-):
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket="audit")
-    monkeypatch.setenv("AUDIT_BUCKET", "audit")
-    app = load_function("archive_execution")
+def test_a_duplicate_event_never_replaces_the_archive(archiver, lambda_context, finished_execution):
+    app, s3 = archiver
     arn = finished_execution["executionArn"]
     first = app.lambda_handler(status_change(arn), lambda_context)
     original = s3.get_object(Bucket="audit", Key=first["key"])["Body"].read()

@@ -210,6 +210,18 @@ def test_an_event_arriving_while_another_sends_is_ignored_but_a_crashed_claim_is
     assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
 
 
+def completed_loop(flow_definition_arn: str) -> dict:
+    """DescribeHumanLoop of a finished loop, as A2I answers it."""
+    return {
+        "CreationTime": "2026-11-24T10:00:00Z",
+        "HumanLoopStatus": "Completed",
+        "HumanLoopName": "vidmod-abc123",
+        "HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/vidmod-abc123",
+        "FlowDefinitionArn": flow_definition_arn,
+        "HumanLoopOutput": {"OutputS3Uri": f"s3://results-bucket/{OUTPUT_KEY}"},
+    }
+
+
 def test_a_replayed_loop_is_read_from_a2i_and_resumes_the_task(env, lambda_context, monkeypatch):
     """start_human_review found the loop already Completed: the replay names the loop, A2I says the rest."""
     app, ddb, s3 = env
@@ -218,18 +230,7 @@ def test_a_replayed_loop_is_read_from_a2i_and_resumes_the_task(env, lambda_conte
     monkeypatch.setattr(app, "sfn", sfn)
     replay = json.loads((FIXTURES / "vidmod_human_loop_replay.json").read_text())
     with Stubber(app.a2i) as stub:
-        stub.add_response(
-            "describe_human_loop",
-            {
-                "CreationTime": "2026-11-24T10:00:00Z",
-                "HumanLoopStatus": "Completed",
-                "HumanLoopName": "vidmod-abc123",
-                "HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/vidmod-abc123",
-                "FlowDefinitionArn": FLOW,
-                "HumanLoopOutput": {"OutputS3Uri": f"s3://results-bucket/{OUTPUT_KEY}"},
-            },
-            {"HumanLoopName": "vidmod-abc123"},
-        )
+        stub.add_response("describe_human_loop", completed_loop(FLOW), {"HumanLoopName": "vidmod-abc123"})
         assert app.lambda_handler(replay, lambda_context) == {"sent": "APPROVE"}
     assert sfn.calls[0][0] == "success" and status_of(ddb) == "DONE"
 
@@ -240,16 +241,7 @@ def test_a_replay_for_another_flow_definition_is_ignored(env, lambda_context, mo
     monkeypatch.setattr(app, "sfn", sfn)
     replay = json.loads((FIXTURES / "vidmod_human_loop_replay.json").read_text())
     with Stubber(app.a2i) as stub:
-        stub.add_response(
-            "describe_human_loop",
-            {
-                "CreationTime": "2026-11-24T10:00:00Z",
-                "HumanLoopStatus": "Completed",
-                "HumanLoopName": "vidmod-abc123",
-                "HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/vidmod-abc123",
-                "FlowDefinitionArn": FLOW.replace("vidmod-review", "someone-else"),
-            },
-        )
+        stub.add_response("describe_human_loop", completed_loop(FLOW.replace("vidmod-review", "someone-else")))
         assert app.lambda_handler(replay, lambda_context) == {"ignored": "unknown loop"}
     assert sfn.calls == []
 
