@@ -30,7 +30,14 @@ FAILURE_ERRORS = {"Failed": "HumanLoopFailed", "Stopped": "HumanLoopStopped"}
 # A2I's "Expired" is a review timeout (TaskAvailabilityLifetime): the workflow escalates, as on its own timeout.
 EXPIRED_ERROR = "HumanLoopExpired"
 REPLAY_SOURCE = "vidmod"  # start_human_review: "this loop ended before my token was stored"
-CLAIM_LEASE_SECONDS = 300  # a claim older than this (its sender crashed) may be taken over; Lambda timeout is 30 s
+# A claim older than this (its sender crashed or timed out: the function's timeout is 30 s) may be taken over.
+# Below Lambda's first async retry (about a minute), so a retried event finds the claim stale.
+CLAIM_LEASE_SECONDS = 60
+
+
+class ReviewBeingSent(Exception):
+    """Another delivery of this event holds the claim right now: fail, so Lambda retries this one later
+    (it then finds the row DONE, or a stale claim to take over if the sender died)."""
 
 
 def read_output(uri: str) -> tuple[dict, str]:
@@ -154,7 +161,10 @@ def lambda_handler(event: EventBridgeEvent, context) -> dict:
     token = task["taskToken"]["S"]
     claim_id = claim(loop_name, token) if task["status"]["S"] in {"PENDING", "SENDING"} else None
     if claim_id is None:
-        logger.info("duplicate event: review already handled", extra={"status": task["status"]["S"]})
+        now = (pending_task(loop_name) or {}).get("status", {}).get("S", "")
+        if now == "SENDING":
+            raise ReviewBeingSent(f"{loop_name}: another delivery is sending its verdict; retry later")
+        logger.info("duplicate event: review already handled", extra={"status": now})
         return {"ignored": "duplicate"}
     try:
         sent = resume(token, detail)

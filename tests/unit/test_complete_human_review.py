@@ -194,7 +194,7 @@ def test_racing_duplicates_send_once_and_the_loser_never_overwrites_done(env, la
     assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
 
 
-def test_an_event_arriving_while_another_sends_is_ignored_but_a_crashed_claim_is_taken_over(
+def test_an_event_arriving_while_another_sends_is_retried_and_a_crashed_claim_is_taken_over(
     env, lambda_context, monkeypatch
 ):
     app, ddb, s3 = env
@@ -202,7 +202,8 @@ def test_an_event_arriving_while_another_sends_is_ignored_but_a_crashed_claim_is
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
     assert app.claim("vidmod-abc123", "tok+/=")  # another invocation is sending right now
-    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}
+    with pytest.raises(app.ReviewBeingSent):  # not "ignored": if that sender dies, this retry must deliver
+        app.lambda_handler(event("completed"), lambda_context)
     assert sfn.calls == [] and status_of(ddb) == "SENDING"
     later = time.time() + app.CLAIM_LEASE_SECONDS + 5
     monkeypatch.setattr(app.time, "time", lambda: later)  # the sender crashed; its lease ran out
