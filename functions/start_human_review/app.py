@@ -60,10 +60,9 @@ def check_still_analysed_version(video: dict) -> None:
     try:
         meta = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", "403", "AccessDenied"}:
-            raise VideoNotFound(
-                f"s3://{bucket}/{key} was deleted (or is no longer readable) during moderation; nothing to review"
-            ) from error
+        # With s3:ListBucket granted a missing key is a 404; a 403 is a real permission (or KMS) problem.
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            raise VideoNotFound(f"s3://{bucket}/{key} was deleted during moderation; nothing to review") from error
         raise
     analysed, current = video.get("versionId") or "", meta.get("VersionId") or ""
     if analysed and current != analysed:

@@ -239,6 +239,15 @@ def test_a_video_deleted_during_moderation_fails_with_a_named_error(env, lambda_
     assert type(raised.value).__name__ == "VideoNotFound"
 
 
+def test_a_refused_read_is_a_permission_problem_not_a_deleted_video(env, lambda_context):
+    """A 403 (missing s3:GetObject, a KMS key policy) must reach the operator as itself, not as "deleted"."""
+    app, _ = env
+    with Stubber(app.s3) as s3, Stubber(app.a2i), pytest.raises(Exception, match=r"\(403\).*HeadObject") as raised:
+        s3.add_client_error("head_object", "403", "Forbidden", 403)
+        app.lambda_handler(event(), lambda_context)
+    assert type(raised.value).__name__ == "ClientError"
+
+
 def test_a_loop_started_concurrently_by_another_attempt_is_reused(env, lambda_context):
     app, _ = env
     with Stubber(app.a2i) as stub:
