@@ -11,6 +11,7 @@ import time
 import pytest
 from harness import WEAPON
 
+from vidmod.detector import COVERED_CATEGORIES
 from vidmod.local.clients import http_api_event
 from vidmod.local.events import s3_object_created_event
 from vidmod.local.scripted import Script, detection
@@ -245,6 +246,7 @@ def test_real_detector_and_reviewer_on_a_real_video(workflow, tmp_path):
     assert decision["outcome"] == "REVIEW"
     content = workflow.stack.a2i.input_content(loop)
     assert content["uncoveredCategories"] == decision["uncoveredCategories"] and content["segments"] == []
+    assert content["coveredCategories"] == COVERED_CATEGORIES  # the reviewer is told what the detector checked
     workflow.review(loop, "APPROVE", reviewer="carol")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
     assert (workflow.decision(arn)["decision"], workflow.decision(arn)["reviewer"]) == ("APPROVE", "carol")
