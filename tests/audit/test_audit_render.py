@@ -46,6 +46,17 @@ def test_a_key_cannot_forge_an_integrity_verdict():
     assert "\x1b[1;31mINTEGRITY OK" not in styled
 
 
+def test_terminal_control_sequences_in_records_are_shown_not_obeyed():
+    """A key or a timeline note holding ESC sequences (retitle the terminal, clear the screen) prints as escapes."""
+    report = report_with_key("a\x1b]0;owned\x07\x1b[2Jb.mp4")
+    report.timeline = [TimelineEntry("t", "State", "entered", "note \x1b[31mred\x9b")]
+    raw = io.StringIO()
+    print_text(report, Console(file=raw, width=300, force_terminal=False))
+    out = raw.getvalue()
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "s3://b/a\\x1b]0;owned\\x07\\x1b[2Jb.mp4" in out and "note \\x1b[31mred\\x9b" in out
+
+
 def test_every_html_value_is_escaped():
     segment = {"range": E, "parentName": E, "name": E, "category": E, "maxConfidence": E, "shownToReviewer": 0,
                "verdicts": [{"reviewer": E, "verdict": E, "category": E}]}  # fmt: skip

@@ -25,6 +25,7 @@ class Archived:
     execution: dict
     events: list[dict]  # timestamps as ISO strings, like history.normalized()
     archivedAt: str
+    overwrites: int = 0  # later versions of the key: archive_execution writes once, so any is an alteration
 
 
 def archive_key(execution_arn: str) -> str:
@@ -47,16 +48,40 @@ def parse_archive(key: str, body: bytes) -> Archived:
     )
 
 
+def _versions(s3, bucket: str, key: str) -> list[str]:
+    """The key's object versions, oldest first (Object Lock keeps every one of them)."""
+    versions = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+    return [v["VersionId"] for v in sorted(versions, key=lambda v: v["LastModified"])]
+
+
 def read_archive(s3, bucket: str, execution_arn: str) -> Archived | None:
-    """None when there is no archive (not finished yet, or never archived)."""
+    """The first version written (a later one would be a forgery: the bucket is versioned, so Object Lock keeps
+    the original but not from being shadowed). None when there is no archive (not finished yet, or never
+    archived)."""
     key = archive_key(execution_arn)
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        versions = _versions(s3, bucket, key)
+        if not versions:
+            return None
+        body = s3.get_object(Bucket=bucket, Key=key, VersionId=versions[0])["Body"].read()
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in MISSING:
             return None
         raise
-    return parse_archive(key, body)
+    archived = parse_archive(key, body)
+    archived.overwrites = len(versions) - 1
+    return archived
+
+
+def overwrite_findings(archived: Archived) -> list[str]:
+    if not archived.overwrites:
+        return []
+    return [
+        f"archive {archived.key} was written {archived.overwrites + 1} times (archive_execution writes once): "
+        "the first version was read"
+    ]
 
 
 MAX_FINDINGS = 20

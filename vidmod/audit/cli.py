@@ -94,7 +94,10 @@ def _run(args: argparse.Namespace) -> int:
     except BotoCoreError as error:
         hint = f" (is `vidmod local up` running at {args.endpoint_url}? --aws targets AWS)" if args.endpoint_url else ""
         return fail(f"{error}{hint}")
-    _write(args, reports)
+    try:
+        _write(args, reports)
+    except OSError as error:
+        return fail(f"cannot write the report: {error}")
     return EXIT_FINDINGS if any(r.integrity for r in reports) else 0
 
 

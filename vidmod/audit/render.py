@@ -7,6 +7,7 @@ output is built from ``rich.text.Text`` (never parsed as markup) and HTML is aut
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -42,9 +43,17 @@ def _v(value: object) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _inert(text: str) -> str:
+    """Control characters shown as escapes: a key or label holding ``ESC ]0;…`` must not drive the terminal."""
+    return _CONTROL.sub(lambda match: repr(match[0])[1:-1], text)
+
+
 def _line(*parts: str | tuple[str, str]) -> Text:
-    """Plain strings stay literal: ``Text.assemble`` does not parse markup."""
-    return Text.assemble(*parts)
+    """Plain strings stay literal (``Text.assemble`` does not parse markup) and inert (no control characters)."""
+    return Text.assemble(*(_inert(p) if isinstance(p, str) else (_inert(p[0]), p[1]) for p in parts))
 
 
 def _evidence(report: AuditReport, name: str) -> str:
@@ -148,5 +157,5 @@ def print_text(report: AuditReport, console: Console) -> None:
         p(_line(("note ", "yellow"), note))
     table = Table("time", "state", "event", "note")
     for entry in report.timeline:
-        table.add_row(Text(entry.time), Text(entry.state), Text(entry.event), Text(entry.note))
+        table.add_row(*(Text(_inert(cell)) for cell in (entry.time, entry.state, entry.event, entry.note)))
     p(table)

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vidmod.audit.archive import MISSING, compare, read_archive
+from vidmod.audit.archive import MISSING, compare, overwrite_findings, read_archive
 from vidmod.audit.history import all_events, iso
 from vidmod.audit.record import record_key, record_write
 from vidmod.audit.timeline import AuditReport, build_report
@@ -79,7 +79,7 @@ class AuditSources:
         if live is not None:
             history = History(live, "GetExecutionHistory")
             if archived is not None:
-                history.findings = compare(archived, live, described)
+                history.findings = overwrite_findings(archived) + compare(archived, live, described)
                 history.source += f", matched against the archive s3://{self.archive_bucket}/{archived.key}"
             elif (described or {}).get("status") != "RUNNING":
                 history.notes.append(f"not archived ({where}): after 90 days this history is gone")
@@ -89,7 +89,9 @@ class AuditSources:
                 f"{arn}: no such execution"
                 + (" in the archive" if from_archive else f" (not in Step Functions, nor archived: {where})")
             )
-        return History(archived.events, f"archive s3://{self.archive_bucket}/{archived.key} ({archived.archivedAt})")
+        history = History(archived.events, f"archive s3://{self.archive_bucket}/{archived.key} ({archived.archivedAt})")
+        history.findings = overwrite_findings(archived)
+        return history
 
     # ------------------------------------------------------------------ s3:// targets
     def executions_for_video(self, uri: str, version: str | None = None) -> list[str]:

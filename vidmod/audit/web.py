@@ -19,7 +19,6 @@ from vidmod.audit.sources import AuditSources, audit
 from vidmod.audit.timeline import final_facts
 from vidmod.local.clients import local_client
 
-LOCAL_AUDIT_BUCKET = "vidmod-auditbucket"
 INDEX_ROWS = 100
 NOT_FOUND = {"ExecutionDoesNotExist", "InvalidArn", "InvalidName"}
 STYLE = "<style>body{font:14px system-ui;margin:2rem}td,th{padding:.3rem .6rem;border-bottom:1px solid #eee}</style>"
@@ -31,9 +30,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
-def audit_routes(
-    endpoint_url: str, state_machine_arn: str, decisions_table: str, audit_bucket: str = LOCAL_AUDIT_BUCKET
-) -> list[Route]:
+def audit_routes(endpoint_url: str, state_machine_arn: str, decisions_table: str, audit_bucket: str) -> list[Route]:
     def sources() -> AuditSources:
         clients = [local_client(service, endpoint_url) for service in ("stepfunctions", "dynamodb", "s3")]
         return AuditSources(*clients, decisions_table, state_machine_arn, audit_bucket)
@@ -57,7 +54,7 @@ def audit_routes(
             return "<span style='color:#a31515' title='integrity findings: open the report'>✗ altered</span>"
         if notes:
             return "… in progress" if running else "– no record"
-        return "✓"
+        return "✓ record"  # the report also checks the evidence files and the archive
 
     def index(request: Request) -> HTMLResponse:
         src = sources()
@@ -72,13 +69,15 @@ def audit_routes(
             cells = [record.get(k, "") for k in ("decision", "source", "reviewer")]
             rows.append(
                 f"<tr><td><a href='/audit/{name}'>{name}</a></td><td>{html.escape(execution['status'])}</td>"
-                + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+                + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)  # an altered item may hold any type
                 + f"<td>{execution['startDate']:%Y-%m-%d %H:%M:%S}</td><td>{mark(src.sfn, execution, item)}</td></tr>"
             )
         return _page(
             "vidmod audit",
             "<h1>Recent executions</h1><table><tr><th>execution</th><th>status</th><th>decision</th>"
-            "<th>source</th><th>reviewer</th><th>started</th><th>integrity</th></tr>" + "".join(rows) + "</table>",
+            "<th>source</th><th>reviewer</th><th>started</th><th>integrity (record)</th></tr>"
+            + "".join(rows)
+            + "</table>",
         )
 
     def report(request: Request) -> HTMLResponse:
