@@ -14,6 +14,7 @@ from harness import WEAPON, Workflow, start_stack
 
 from vidmod.local import persistence
 from vidmod.local.scripted import Script
+from vidmod.local.stack import LocalStack, StackOptions
 
 pytestmark = pytest.mark.workflow
 
@@ -73,3 +74,14 @@ def test_a_snapshot_from_another_moto_version_is_refused_with_a_message(tmp_path
     (tmp_path / persistence.SNAPSHOT_FILE).write_bytes(pickle.dumps(snapshot))
     with pytest.raises(persistence.SnapshotError, match=r"saved with moto 0\.0\.1.*Move it aside"):
         persistence.load(tmp_path)
+
+
+def test_a_stack_that_cannot_load_its_state_leaves_the_saved_state_alone(tmp_path):
+    """A refused snapshot is the user's data: stopping the half-started stack must not overwrite it."""
+    saved = pickle.dumps(persistence.Snapshot("0.0.1", None, {}))
+    (tmp_path / persistence.SNAPSHOT_FILE).write_bytes(saved)
+    stack = LocalStack(StackOptions(state_dir=tmp_path))
+    with pytest.raises(persistence.SnapshotError):
+        stack.start()
+    stack.stop()
+    assert (tmp_path / persistence.SNAPSHOT_FILE).read_bytes() == saved

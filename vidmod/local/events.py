@@ -34,6 +34,7 @@ class EventRouter:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
         self._log_path = log_path
         self._lock = threading.Lock()
+        self._closed = False
         self.region, self.account = region, account
         self.delivered: list[tuple[str, dict]] = []
 
@@ -52,7 +53,9 @@ class EventRouter:
         event.setdefault("region", self.region)
         event.setdefault("resources", [])
         targets = self.matching(event)
-        self._log(event, [name for name, _ in targets])
+        self._log(event, [name for name, _ in targets], delivered=not self._closed)
+        if self._closed:  # e.g. an execution that ended while the stack stops: logged, not delivered
+            return event["id"]
         for _, function in targets:
             self.delivered.append((function, event))
             self._pool.submit(self._deliver, function, event)
@@ -78,13 +81,16 @@ class EventRouter:
             results.append({"EventId": self.publish(event)})
         return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
 
-    def _log(self, event: dict, rules: list[str]) -> None:
+    def _log(self, event: dict, rules: list[str], delivered: bool = True) -> None:
         if self._log_path is None:
             return
+        entry = {"event": event, "matchedRules": rules} | ({} if delivered else {"delivered": False})
         with self._lock, self._log_path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps({"event": event, "matchedRules": rules}, default=str) + "\n")
+            log.write(json.dumps(entry, default=str) + "\n")
 
     def close(self) -> None:
+        """Deliver what was published so far; later events (the stack is stopping) are only logged."""
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 

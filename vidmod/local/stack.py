@@ -66,6 +66,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.restored = RestoreReport()
+        self._loaded = False  # state restored and deployed: only then may stop() overwrite the snapshot
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
@@ -82,6 +83,7 @@ class LocalStack:
             self._rerun(snapshot)
         for schedule in self.resources.schedules:
             self._every(schedule["seconds"] * self.options.schedule_scale, schedule["function"])
+        self._loaded = True
         return self
 
     def stop(self) -> None:
@@ -92,7 +94,8 @@ class LocalStack:
             if closable is not None and hasattr(closable, "close"):
                 closable.close()
         self.router.close()  # pending deliveries (e.g. a reviewer's verdict) reach their execution first
-        snapshot = persistence.capture(ACCOUNT, REGION) if self.options.persist else None
+        # A start that failed (unreadable snapshot, schema mismatch) must not replace the saved state.
+        snapshot = persistence.capture(ACCOUNT, REGION) if self.options.persist and self._loaded else None
         self.gateway.stop()
         if snapshot is not None:
             persistence.save(self.options.state_dir, snapshot)
@@ -135,7 +138,12 @@ class LocalStack:
         except ImportError:
             audit_routes = None
         if audit_routes is not None:
-            routes = audit_routes(self.endpoint_url, self.state_machine_arn, self.decisions_table)
+            routes = audit_routes(
+                self.endpoint_url,
+                self.state_machine_arn,
+                self.decisions_table,
+                self.resources.bucket_name("AuditBucket"),
+            )
         app = create_app(
             self.a2i, self.endpoint_url, self.options.root / "ui" / "moderation-review.liquid.html", extra_routes=routes
         )
