@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/review-flow"
 EVIL = '<img src=x onerror="window.__pwned=1">'
 VIDEO = bytes(range(256)) * 40  # 10,240 bytes; the route serves bytes, not pictures
-VIDEO_URL = "/media/media/clips/a%20b.mp4"
+VIDEO_URL = "/media/media/clips%2Fa%20b.mp4"
 OWN = "http://127.0.0.1"
 ANSWER = {"decision-approve": {"value": True}, "decision-reject": {"value": False}}
 
@@ -125,7 +125,7 @@ def test_task_page_escapes_input_and_shows_what_was_and_was_not_checked(portal):
     assert "</script><b>x</b>" not in page and "&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;" in page
     assert re.search(r"Not checked:</strong> Alcohol, &lt;img src=x", page)
     assert re.search(r"Checked by the detector:</strong> Explicit\s+— the flagged segments are listed below", page)
-    assert 'src="/media/media/clips/a%20b.mp4"' in page
+    assert f'src="{VIDEO_URL}"' in page
     assert "/static/crowd-polyfill.js" in page and "assets.crowd.aws" not in page
     assert 'name="seg-0-tp"' in page and 'name="seg-0-category"' in page and 'data-start="65000"' in page
     plain = client.get("/tasks/plain").text
@@ -323,6 +323,21 @@ def test_media_serves_exactly_the_analysed_version(portal):
     assert client.get(src).content == b"first"
     assert client.get(src, headers={"Range": "bytes=1-2"}).content == b"ir"
     assert client.get("/media/versioned/v.mp4?versionId=someotherversion").status_code == 404
+    assert client.get("/media/versioned/v.mp4").status_code == 404  # not the current version either
+
+
+def test_a_key_with_dot_segments_plays_its_own_video_not_another_loops(portal):
+    """An uploader names a video ``x/../benign.mp4``: the reviewer must watch that object, not benign.mp4
+    (which another loop refers to), although browsers resolve ``..`` in URL paths."""
+    runtime, client, s3 = portal
+    s3.put_object(Bucket="media", Key="benign.mp4", Body=b"the clean video", ContentType="video/mp4")
+    s3.put_object(Bucket="media", Key="x/../benign.mp4", Body=b"the uploaded video", ContentType="video/mp4")
+    runtime.start_human_loop("clean", FLOW, content("benign.mp4", [], uri="s3://media/benign.mp4"))
+    runtime.start_human_loop("tricky", FLOW, content("benign.mp4", [], uri="s3://media/x/../benign.mp4"))
+    login(client)
+    src = re.search(r'<video id="player"[^>]* src="([^"]+)"', client.get("/tasks/tricky").text).group(1)
+    assert "/../" not in src and "/.." not in src
+    assert client.get(src).content == b"the uploaded video"
 
 
 def test_audit_pages_need_a_login(portal):

@@ -73,7 +73,9 @@ def grant_read_access(uri: object, video: dict | None = None) -> str:
     if not text.startswith("s3://"):
         return text
     bucket, _, key = text[5:].partition("/")
-    url = f"/media/{quote(bucket, safe='')}/{quote(key)}"
+    # The key is one path segment (``/`` escaped too): a key like ``x/../other.mp4`` must not let the browser
+    # resolve the dot segments into another video's URL.
+    url = f"/media/{quote(bucket, safe='')}/{quote(key, safe='')}"
     if isinstance(video, dict) and video.get("uri") == text and video.get("versionId"):
         url += f"?versionId={quote(str(video['versionId']), safe='')}"
     return url
@@ -340,7 +342,7 @@ def create_app(
         bucket, key = request.path_params["bucket"], request.path_params["key"]
         version = request.query_params.get("versionId", "")
         known = runtime.media_references().get((bucket, key))
-        if known is None or (version and version not in known):
+        if known is None or version not in known:  # a pinned video is served only as its analysed version
             return Response("not found", status_code=404, media_type="text/plain")
         pinned = {"VersionId": version} if version else {}
         try:
@@ -349,7 +351,7 @@ def create_app(
             return Response("not found", status_code=404, media_type="text/plain")
         size = head["ContentLength"]
         video_type = media_type(head.get("ContentType", ""), key)
-        headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff", "Cache-Control": "private"}
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "private"}  # nosniff: SecurityHeaders
         if video_type:
             headers["Content-Type"] = video_type
         else:  # never let a stored text/html (or anything else) render on the portal's origin
@@ -371,7 +373,12 @@ def create_app(
         headers["Content-Length"] = str(end - start + 1)
         if request.method == "HEAD" or size == 0:
             return Response(status_code=status, headers=headers)
-        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", **pinned)["Body"]
+        if head.get("VersionId"):  # the bytes of the version whose size was just announced
+            pinned = {"VersionId": head["VersionId"]}
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}", **pinned)["Body"]
+        except ClientError:  # deleted between the two calls
+            return Response("not found", status_code=404, media_type="text/plain")
         return StreamingResponse(iter(lambda: body.read(256 * 1024), b""), status_code=status, headers=headers)
 
     routes = [
