@@ -102,12 +102,15 @@ def follow(
     until_state: str | None = "HumanReview",
     timeout: float = 900,
     detail: Callable[[], str] = str,
+    seen: set[int] | None = None,
 ) -> dict:
     """Print each state as the execution enters it; stop when it ends or waits in ``until_state``.
 
-    ``detail`` adds what is happening inside a state (e.g. the detector's progress) to the status line.
+    ``detail`` adds what is happening inside a state (e.g. the detector's progress) to the status line;
+    ``seen`` holds the ids of events already printed, so a second follow goes on where the first stopped.
     """
-    seen, deadline, state = set(), time.monotonic() + timeout, "…"
+    seen = set() if seen is None else seen
+    deadline, state = time.monotonic() + timeout, "…"
     with console.status("running…") as status:
         while time.monotonic() < deadline:
             events = sfn.get_execution_history(executionArn=execution_arn)["events"]
@@ -150,7 +153,8 @@ def cmd_demo(args) -> int:
         sfn = stack.client("stepfunctions")
         arn = wait_for_execution(sfn, stack.state_machine_arn)
         console.print(f"Execution {arn.rsplit(':', 1)[-1]}")
-        described = follow(sfn, arn, detail=progress.summary)
+        printed: set[int] = set()
+        described = follow(sfn, arn, detail=progress.summary, seen=printed)
         elapsed = time.monotonic() - started
         explain(sfn, arn)
         if described["status"] == "RUNNING":
@@ -165,7 +169,7 @@ def cmd_demo(args) -> int:
                 f"Open [bold]{portal_url}[/], log in with any name, review the flagged segments and decide. "
                 "Ctrl-C to stop."
             )
-            described = follow(sfn, arn, until_state=None, timeout=7 * 24 * 3600)
+            described = follow(sfn, arn, until_state=None, timeout=7 * 24 * 3600, seen=printed)
         console.print(finished_summary(described, time.monotonic() - started))
         return 0
     except KeyboardInterrupt:

@@ -100,3 +100,6 @@ def test_make_demo_reaches_review_and_finishes_with_the_reviewers_decision(demo,
     assert finished.groups() == ("REJECT", "newcomer")
     assert process.wait(timeout=120) == 0
     assert "(execution SUCCEEDED)" in output.text
+    entered = re.findall(r"^  \d\d:\d\d:\d\d  → (\w+)$", output.text, flags=re.MULTILINE)
+    assert entered.count("ValidateInput") == 1 and entered.count("HumanReview") == 1  # each state printed once
+    assert "RecordDecision" in entered[entered.index("HumanReview") :]  # and the follow went on after review
