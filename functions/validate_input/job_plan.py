@@ -182,7 +182,7 @@ def plan_job(
             "waitSeconds": first_wait_seconds(size, settings),
             "maxWaitSeconds": settings.poll_max_seconds,
             "maxPolls": settings.poll_max_attempts,
-            "count": 0,
+            "count": 1,  # checks made when PollBudgetLeft compares (after the first): PollMaxAttempts checks in all
         },
         "review": {
             "timeoutSeconds": settings.review_timeout_seconds,

@@ -38,7 +38,7 @@ def test_plan_pins_the_version_and_derives_valid_idempotent_names(app, lambda_co
     assert job == run(app, lambda_context, {"bucket": "media", "key": "in/clip.MP4", "versionId": version})
     assert job["results"] == {"bucket": "results", "prefix": "moderations/clip-abc/"}
     # 900 bytes at 100 B/s → first wait 9 s (between the 5 s floor and the 300 s cap)
-    assert job["poll"] == {"waitSeconds": 9, "maxWaitSeconds": 300, "maxPolls": 120, "count": 0}
+    assert job["poll"] == {"waitSeconds": 9, "maxWaitSeconds": 300, "maxPolls": 120, "count": 1}
 
 
 def test_a_new_version_of_the_same_key_gets_a_new_rekognition_token(app, lambda_context):
