@@ -6,6 +6,8 @@
 | path ``/human-loops...``                 | the local A2I runtime                       |
 | ``X-Amz-Target: AWSEvents.PutEvents``    | the event router (template rules)           |
 | everything else                          | moto's server application                   |
+
+Requests a web page makes (cross-site, or through a rebound DNS name) are refused before any of them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,35 @@ def _with_request_id(start_response):
     return start
 
 
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def refusal(environ: dict) -> str | None:
+    """Why a request must not reach the local services, or None: only this machine's AWS clients may use them.
+
+    A web page open in the user's browser can address 127.0.0.1 too, directly or through a name of its own that
+    it re-points at 127.0.0.1 (DNS rebinding), and the stack holds task tokens and decision records. Browsers
+    mark such requests (``Origin``, ``Sec-Fetch-Site``) and keep the page's own name in ``Host``; the AWS CLI,
+    the SDKs and the engine send neither header and name this machine.
+    """
+    host = environ.get("HTTP_HOST", "").lower()
+    name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if not (name in LOOPBACK_NAMES or name.endswith(".localhost") or name == environ.get("SERVER_NAME", "").lower()):
+        return f"Host {host!r} is not this machine: the local endpoint answers only requests addressed to it"
+    if "HTTP_ORIGIN" in environ or environ.get("HTTP_SEC_FETCH_SITE", "none") != "none":
+        return "requests made by web pages are refused: use the AWS CLI or an SDK with --endpoint-url"
+    return None
+
+
+def _refuse(reason: str, start_response) -> list[bytes]:
+    body = json.dumps({"__type": "AccessDeniedException", "message": reason}).encode()
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
 class Gateway:
     def __init__(self, router: EventRouter, rekognition: WSGIApp | None = None, a2i: WSGIApp | None = None):
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -52,6 +83,8 @@ class Gateway:
         self._thread: threading.Thread | None = None
 
     def __call__(self, environ, start_response):
+        if (reason := refusal(environ)) is not None:
+            return _refuse(reason, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         path = environ.get("PATH_INFO", "")
         if target.startswith("RekognitionService.") and self.rekognition is not None:
