@@ -72,15 +72,18 @@ def _update(loop_name: str, expression: str, condition: str, values: dict) -> bo
 
 
 def claim(loop_name: str, token: str) -> str | None:
-    """PENDING → SENDING for this token; returns the claim id, or None if another event holds or used it."""
+    """PENDING (or EXPIRED) → SENDING for this token; returns the claim id, or None if another event holds or
+    used it. EXPIRED only says that a heartbeat or an earlier send was refused: Step Functions decides whether
+    the token is gone, so the verdict is still offered (a gone token is then refused and ignored)."""
     claim_id, now = uuid.uuid4().hex, int(time.time())
     won = _update(
         loop_name,
         "SET #s = :sending, claimId = :claim, claimedAt = :now",
-        "taskToken = :token AND (#s = :pending OR (#s = :sending AND claimedAt < :stale))",
+        "taskToken = :token AND (#s IN (:pending, :expired) OR (#s = :sending AND claimedAt < :stale))",
         {
             ":sending": {"S": "SENDING"},
             ":pending": {"S": "PENDING"},
+            ":expired": {"S": "EXPIRED"},
             ":claim": {"S": claim_id},
             ":now": {"N": str(now)},
             ":stale": {"N": str(now - CLAIM_LEASE_SECONDS)},
@@ -159,7 +162,7 @@ def lambda_handler(event: EventBridgeEvent, context) -> dict:
         logger.warning("no review task for this loop (not ours, or expired)")
         return {"ignored": "unknown loop"}
     token = task["taskToken"]["S"]
-    claim_id = claim(loop_name, token) if task["status"]["S"] in {"PENDING", "SENDING"} else None
+    claim_id = claim(loop_name, token) if task["status"]["S"] != "DONE" else None
     if claim_id is None:
         now = (pending_task(loop_name) or {}).get("status", {}).get("S", "")
         if now == "SENDING":

@@ -24,6 +24,9 @@ TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 # start_human_review stores the token just before it starts the loop: a loop that does not exist yet is
 # only dead once the row is older than this.
 LOOP_START_GRACE_SECONDS = 900
+# The row is written by the Lambda that the callback task invokes: until that invocation returns (its timeout
+# is 30 s), an engine may not know the token yet. A refused heartbeat expires only rows older than this.
+TOKEN_GRACE_SECONDS = 60
 
 
 def schedule_seconds(expression: str) -> int | None:
@@ -84,7 +87,7 @@ def beat(loop_name: str, token: str, created_at: int, now: float) -> str:
         sfn.send_task_heartbeat(taskToken=token)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code in TOKEN_GONE:
+        if code in TOKEN_GONE and now - created_at > TOKEN_GRACE_SECONDS:
             logger.info("task already ended; row expired", extra={"humanLoopName": loop_name, "code": code})
             expire(loop_name, token)
             return "expired"

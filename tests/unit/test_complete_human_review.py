@@ -285,3 +285,23 @@ def test_split_panel_rejects(aws, load_function):
     output["humanAnswers"].append(a2i_output(reject, worker="bob")["humanAnswers"][0])
     result = parser.parse_output(output, "s3://x/y")
     assert result.decision == "REJECT" and result.reviewer == "alice,bob"
+
+
+def test_a_row_expired_by_a_refused_heartbeat_still_gets_its_verdict(env, lambda_context, monkeypatch):
+    """EXPIRED is what the heartbeat believed; while Step Functions still takes the token, the reviewer's answer
+    must reach the execution instead of being dropped as a duplicate (it would wait until the review timeout)."""
+    app, ddb, s3 = env
+    ddb.update_item(
+        TableName=TABLE,
+        Key={"humanLoopName": {"S": "vidmod-abc123"}},
+        UpdateExpression="SET #s = :e",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":e": {"S": "EXPIRED"}},
+    )
+    s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    sfn = FakeSfn()
+    monkeypatch.setattr(app, "sfn", sfn)
+    assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
+    assert [name for name, _ in sfn.calls] == ["success"] and status_of(ddb) == "DONE"
+    assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}  # DONE is final
+    assert len(sfn.calls) == 1

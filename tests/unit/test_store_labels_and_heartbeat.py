@@ -106,6 +106,28 @@ def test_rows_whose_task_already_ended_are_expired_not_polled_forever(heartbeat,
     assert app.lambda_handler({}, lambda_context) == {}  # nothing left to poll
 
 
+def test_a_refused_heartbeat_expires_only_a_row_older_than_its_tasks_start(heartbeat, aws, lambda_context):
+    """The row is written while the callback task's Lambda still runs: an engine that refuses the token then
+    has not finished starting the task, and expiring the row would drop the reviewer's verdict later."""
+    import time
+
+    app, ddb = heartbeat, aws.client("dynamodb")
+    ddb.update_item(
+        TableName="tasks",
+        Key={"humanLoopName": {"S": "live"}},
+        UpdateExpression="SET createdAt = :c",
+        ExpressionAttributeValues={":c": {"N": str(int(time.time()))}},
+    )
+
+    def refuse(taskToken):
+        raise client_error("TaskDoesNotExist")
+
+    app.sfn.send_task_heartbeat = refuse
+    app.a2i.describe_human_loop = lambda HumanLoopName: describe(HumanLoopName, "InProgress")
+    assert app.lambda_handler({}, lambda_context) == {"refused": 1, "expired": 1}
+    assert (status_of(ddb, "live"), status_of(ddb, "finished")) == ("PENDING", "EXPIRED")  # "finished" is old
+
+
 def test_a_missing_loop_expires_its_row_only_after_the_start_grace_period(heartbeat, aws, lambda_context):
     import time
 
