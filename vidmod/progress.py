@@ -51,7 +51,10 @@ class DetectorProgress:
             if update.get("JobStatus") in FINISHED:
                 self._bars.remove_task(self._tasks.pop(job))
                 name = escape(_video_name(update))
-                self._bars.console.print(f"analysed {name}: {done} frames, {update['JobStatus']}")
+                message = escape(update.get("StatusMessage") or "")  # e.g. the categories it could not check
+                self._bars.console.print(
+                    f"analysed {name}: {done} frames, {update['JobStatus']}" + (f" — {message}" if message else "")
+                )
                 if not self._tasks:
                     self._bars.stop()
 

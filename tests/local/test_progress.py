@@ -9,8 +9,9 @@ from rich.console import Console
 from vidmod.progress import DetectorProgress
 
 
-def update(done: int, status: str = "IN_PROGRESS", key: str = "uploads/[red]clip[/].mp4") -> dict:
+def update(done: int, status: str = "IN_PROGRESS", key: str = "uploads/[red]clip[/].mp4", message: str = "") -> dict:
     return {
+        "StatusMessage": message,
         "JobId": "job-1",
         "Video": {"S3Object": {"Bucket": "media", "Name": key}},
         "framesDone": done,
@@ -33,6 +34,9 @@ def test_local_up_prints_each_finished_analysis_literally():
     out = io.StringIO()
     progress = DetectorProgress(Console(file=out, width=200), bars=True)
     progress(update(30))
-    progress(update(60, "SUCCEEDED"))
+    progress(update(60, "SUCCEEDED", message="Local detector. Not covered: Violence, [b]Alcohol[/b]"))
     progress.stop()
-    assert "analysed s3://media/uploads/[red]clip[/].mp4: 60 frames, SUCCEEDED" in out.getvalue()
+    assert (
+        "analysed s3://media/uploads/[red]clip[/].mp4: 60 frames, SUCCEEDED — Local detector. Not covered: Violence, "
+        "[b]Alcohol[/b]"
+    ) in out.getvalue()

@@ -100,7 +100,7 @@ class ContentModerationService:
     ``VIDMOD_DETECTOR_LABELS`` if set, else nudenet + open-nsfw (loaded once, on the first job).
     ``on_progress`` is called from the worker thread at most every ``PROGRESS_INTERVAL`` seconds per job and
     once when the job ends, with ``{"JobId", "Video", "framesDone", "framesExpected", "durationMillis",
-    "JobStatus"}``.
+    "JobStatus", "StatusMessage"}``.
     """
 
     def __init__(
@@ -181,6 +181,7 @@ class ContentModerationService:
                         "DurationMillis", progress.get("durationMillis", 0)
                     ),
                     "JobStatus": job["JobStatus"],
+                    "StatusMessage": job.get("StatusMessage", ""),  # at the end: what was not covered, or why not
                 }
             )
         except Exception:
