@@ -33,6 +33,9 @@ def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
 
     assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
     assert "_get_evaluation_environment" in vars(ExecutionWorker)
+    from moto.stepfunctions.parser.asl.component.state import state
+
+    assert "StateData" in vars(state) and 'context_object_data["State"] = StateData(' in inspect.getsource(state)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )

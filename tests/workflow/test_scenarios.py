@@ -6,6 +6,7 @@ Each asserts on the execution history and the recorded decision, not only on the
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -40,6 +41,7 @@ def test_clean_video_is_approved_by_rules(workflow):
     assert "HumanReview" not in states and states[-1] == "Done"
     record = workflow.decision(arn)
     assert record["decision"] == "APPROVE" and record["executionArn"] == arn and len(record["recordSha256"]) == 64
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["decidedAt"])  # as AWS writes it
     tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key="clean.mp4")["TagSet"]
     assert {"Key": "vidmod-decision", "Value": "APPROVE"} in tags
     published = [

@@ -5,7 +5,8 @@ moto runs ASL for real (``execute_state_machine``), but:
    the real handler from ``functions/`` (``vidmod.local.lambda_runner``) with the template's environment,
    the local endpoint, the function's timeout, and Lambda's error shape.
 2. The context object's ``$$.Execution.StartTime`` is a ``datetime`` (AWS gives an ISO-8601 string), which
-   breaks any state that puts it in a payload: it is converted to the string AWS would give.
+   breaks any state that puts it in a payload, and ``$$.State.EnteredTime`` has microseconds and ``+00:00``:
+   both become the string AWS gives (milliseconds, ``Z``), so decision records look the same in both places.
 3. The engine passes the ASL service name straight to boto3; Step Functions' names that differ from boto3's
    (``sagemakera2iruntime`` → ``sagemaker-a2i-runtime``) are added to its override table.
 4. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
@@ -24,11 +25,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import version
 
 import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -122,13 +125,23 @@ def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str,
 _original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
 
 
+def aws_timestamp(moment: datetime | str) -> str:
+    """The context object's timestamp format in AWS: ``2026-11-25T11:31:27.357Z``."""
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _evaluation_environment(self):
     environment = _original_environment(self)
     execution = environment.states.context_object.context_object_data["Execution"]
     start = execution.get("StartTime")
     if start is not None and not isinstance(start, str):
-        execution["StartTime"] = start.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        execution["StartTime"] = aws_timestamp(start)
     return environment
+
+
+def _state_data(EnteredTime: str, Name: str) -> dict:  # called as moto calls StateData(EnteredTime=, Name=)
+    return {"EnteredTime": aws_timestamp(EnteredTime), "Name": Name}
 
 
 _original_terminated = BaseExecutionWorkerCommunication.terminated
@@ -150,5 +163,6 @@ def install(
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
+    state_module.StateData = _state_data
     BaseExecutionWorkerCommunication.terminated = _terminated
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)
