@@ -12,7 +12,7 @@ from audit.golden import as_json, load_recording, report_from
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from vidmod.audit.archive import archive_key, parse_archive
+from vidmod.audit.archive import archive_key, parse_archive, read_archive
 from vidmod.audit.sources import AuditSources, audit, audit_target
 
 REGION = "us-east-1"
@@ -207,3 +207,18 @@ def test_nothing_recorded_falls_back_to_list_executions_and_says_when_nothing_is
         sstub.add_response("list_executions", {"executions": []})
         with pytest.raises(LookupError, match=r"^no execution found for s3://b/gone.mp4 version v9$"):
             sources.executions_for_video("s3://b/gone.mp4", "v9")
+
+
+def test_an_archive_rewritten_within_the_same_second_is_still_read_as_first_written(aws, recording):
+    """S3's LastModified has whole seconds: a forgery written right after the original must not be taken for it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="locked-audit")
+    s3.put_bucket_versioning(Bucket="locked-audit", VersioningConfiguration={"Status": "Enabled"})
+    key = archive_key(recording["executionArn"])
+    original = handmade_archive(recording)
+    forged = copy.deepcopy(original)
+    forged["execution"]["output"] = forged["execution"]["output"].replace('"REJECT"', '"APPROVE"')
+    for document in (original, forged, forged):
+        s3.put_object(Bucket="locked-audit", Key=key, Body=json.dumps(document).encode())
+    archived = read_archive(s3, "locked-audit", recording["executionArn"])
+    assert archived.execution == original["execution"] and archived.overwrites == 2

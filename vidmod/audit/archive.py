@@ -49,11 +49,14 @@ def parse_archive(key: str, body: bytes) -> Archived:
 
 
 def _versions(s3, bucket: str, key: str) -> list[str]:
-    """The key's object versions, oldest first (Object Lock keeps every one of them)."""
+    """The key's object versions, oldest first (Object Lock keeps every one of them).
+
+    S3 lists a key's versions newest first; LastModified has whole seconds, so two writes in one second tie
+    and only the listing order tells them apart (hence reversed, then a stable sort)."""
     versions = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
         versions += [v for v in page.get("Versions", []) if v["Key"] == key]
-    return [v["VersionId"] for v in sorted(versions, key=lambda v: v["LastModified"])]
+    return [v["VersionId"] for v in sorted(reversed(versions), key=lambda v: v["LastModified"])]
 
 
 def read_archive(s3, bucket: str, execution_arn: str) -> Archived | None:
