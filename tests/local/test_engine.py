@@ -36,6 +36,8 @@ def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
     from moto.stepfunctions.parser.asl.component.state import state
 
     assert "StateData" in vars(state) and 'context_object_data["State"] = StateData(' in inspect.getsource(state)
+    source = inspect.getsource(ExecutionWorker._execution_logic)
+    assert "self.env.event_manager.add_event(" in source and "event_type=HistoryEventType.ExecutionStarted" in source
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )

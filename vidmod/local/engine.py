@@ -7,6 +7,8 @@ moto runs ASL for real (``execute_state_machine``), but:
 2. The context object's ``$$.Execution.StartTime`` is a ``datetime`` (AWS gives an ISO-8601 string), which
    breaks any state that puts it in a payload, and ``$$.State.EnteredTime`` has microseconds and ``+00:00``:
    both become the string AWS gives (milliseconds, ``Z``), so decision records look the same in both places.
+   The ExecutionStarted history event is stamped with the execution's start time, as in AWS (moto stamps it
+   when its worker thread gets there, up to a second later on a busy machine).
 3. The engine passes the ASL service name straight to boto3; Step Functions' names that differ from boto3's
    (``sagemakera2iruntime`` → ``sagemaker-a2i-runtime``) are added to its override table.
 4. In server mode the engine sends every ``aws-sdk:*`` call to ``localhost:$MOTO_PORT``: the gateway sets
@@ -31,6 +33,7 @@ from importlib.metadata import version
 import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
+from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.backend import execution_worker
@@ -137,7 +140,19 @@ def _evaluation_environment(self):
     start = execution.get("StartTime")
     if start is not None and not isinstance(start, str):
         execution["StartTime"] = aws_timestamp(start)
+        _stamp_execution_started(environment.event_manager, start)
     return environment
+
+
+def _stamp_execution_started(event_manager, start: datetime) -> None:
+    add_event = event_manager.add_event
+
+    def add_event_stamped(*args, **kwargs):
+        if kwargs.get("event_type") == HistoryEventType.ExecutionStarted and kwargs.get("timestamp") is None:
+            kwargs["timestamp"] = start
+        return add_event(*args, **kwargs)
+
+    event_manager.add_event = add_event_stamped
 
 
 def _state_data(EnteredTime: str, Name: str) -> dict:  # called as moto calls StateData(EnteredTime=, Name=)
