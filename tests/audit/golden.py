@@ -1,5 +1,6 @@
-"""Golden audit files: one real history (recorded from the local engine by tests/workflow/test_audit.py,
-with the decision record and the evidence files it points at) and the report it must produce.
+"""Golden audit files: real histories, one per outcome (approved, rejected, human_review, failed, timed_out),
+recorded from the local engine by tests/workflow with the decision record and the evidence files each points
+at, and the report each must produce.
 
 A changed report format shows up as a diff of ``<name>.report.json`` in review. ``VIDMOD_UPDATE_GOLDEN=1``
 rewrites the files; without it any difference fails the test.
@@ -11,10 +12,11 @@ import json
 import os
 from pathlib import Path
 
-from vidmod.audit.history import normalized
+from vidmod.audit.history import all_events, normalized
 from vidmod.audit.timeline import AuditReport, build_report
 
 FIXTURES = Path(__file__).resolve().with_name("fixtures")
+OUTCOMES = ("approved", "rejected", "human_review", "failed", "timed_out")
 UPDATE = os.environ.get("VIDMOD_UPDATE_GOLDEN") == "1"
 
 
@@ -68,3 +70,23 @@ def shape(value: object) -> object:
     if isinstance(value, list):
         return [shape(value[0])] if value else []
     return type(value).__name__
+
+
+def check_run(name: str, workflow, report: AuditReport) -> None:
+    """A real run (``report`` audited live) against the golden files of ``name``: its recording must give the
+    same report, and that report the golden one's shape. ``VIDMOD_UPDATE_GOLDEN=1`` records the run anew."""
+    objects = {}
+    for check in report.evidence.values():
+        if check.get("status") == "verified":
+            bucket, _, key = check["uri"].removeprefix("s3://").partition("/")
+            objects[check["uri"]] = workflow.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    key = {"videoUri": {"S": report.record["videoUri"]}, "executionName": {"S": report.record["executionName"]}}
+    record = workflow.ddb.get_item(TableName=workflow.stack.decisions_table, Key=key)["Item"]
+    events = all_events(workflow.sfn, report.executionArn)
+    fresh = report_from({"executionArn": report.executionArn, "events": events, "record": record, "objects": objects})
+    assert fresh.integrity == [] and fresh.final == report.final and fresh.segments == report.segments
+    if UPDATE:
+        save_recording(name, report.executionArn, events, record, objects)
+        check_report(name, fresh)
+    expected = json.loads(report_path(name).read_text(encoding="utf-8"))
+    assert shape(as_json(fresh)) == shape(expected), "report format changed: rerun with VIDMOD_UPDATE_GOLDEN=1"

@@ -1,18 +1,20 @@
-"""The checked-in history of a real human review gives exactly the checked-in report (and renders)."""
+"""Checked-in histories of real runs (one per outcome) give exactly the checked-in reports (and render)."""
 
 from __future__ import annotations
 
 import copy
 import io
 
-from audit.golden import check_report, load_recording, report_from
+import pytest
+from audit.golden import OUTCOMES, check_report, load_recording, report_from
 from rich.console import Console
 
 from vidmod.audit.render import print_text, to_html
 
 
-def test_the_recorded_history_gives_the_golden_report():
-    check_report("human_review", report_from(load_recording("human_review")))
+@pytest.mark.parametrize("name", OUTCOMES)
+def test_each_recorded_history_gives_its_golden_report(name):
+    check_report(name, report_from(load_recording(name)))
 
 
 def test_the_golden_report_renders_segments_verdicts_and_answers():

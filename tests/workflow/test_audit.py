@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from audit.golden import UPDATE, as_json, check_report, report_from, report_path, save_recording, shape
+from audit.golden import check_run
 from botocore.stub import Stubber
 from harness import WEAPON
 from starlette.applications import Starlette
@@ -274,25 +274,15 @@ def test_failure_is_explained(workflow, failed):
     assert_when(workflow, report)
 
 
-def test_golden_report_of_a_real_human_review(workflow, reviewed):
-    """The recorded history in tests/audit/fixtures gives the checked-in report (tests/audit); a fresh run
-    gives a report of the same shape. VIDMOD_UPDATE_GOLDEN=1 records this run as the new golden."""
-    arn, _ = reviewed
-    report = run_audit(workflow, arn)
-    objects = {}
-    for check in report.evidence.values():
-        bucket, _, key = check["uri"].removeprefix("s3://").partition("/")
-        objects[check["uri"]] = workflow.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    key = {"videoUri": {"S": report.record["videoUri"]}, "executionName": {"S": report.record["executionName"]}}
-    record = workflow.ddb.get_item(TableName=workflow.stack.decisions_table, Key=key)["Item"]
-    recording = {"executionArn": arn, "events": all_events(workflow.sfn, arn), "record": record, "objects": objects}
-    fresh = report_from(recording)
-    assert fresh.integrity == [] and fresh.final == report.final and fresh.segments == report.segments
-    if UPDATE:
-        save_recording("human_review", arn, recording["events"], record, objects)
-        check_report("human_review", fresh)
-    expected = json.loads(report_path("human_review").read_text(encoding="utf-8"))
-    assert shape(as_json(fresh)) == shape(expected), "report format changed: rerun with VIDMOD_UPDATE_GOLDEN=1"
+@pytest.mark.parametrize(
+    ("name", "run"),
+    [("approved", "approved"), ("rejected", "rejected_by_api"), ("human_review", "reviewed"), ("failed", "failed")],
+)
+def test_golden_reports_of_real_runs(workflow, request, name, run):
+    """Each recorded history in tests/audit/fixtures gives its checked-in report (tests/audit); a fresh run of
+    the same scenario gives a report of the same shape. VIDMOD_UPDATE_GOLDEN=1 records these runs anew."""
+    arn, _ = request.getfixturevalue(run)
+    check_run(name, workflow, run_audit(workflow, arn))
 
 
 # ---------------------------------------------------------------------------- tamper evidence

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from audit.golden import check_run
 from harness import WEAPON, Workflow, start_stack
 
 from vidmod.audit.sources import AuditSources, audit
@@ -58,3 +59,4 @@ def test_heartbeats_keep_an_open_review_alive_then_the_timeout_escalates(short_r
     described = workflow.sfn.describe_execution(executionArn=arn)
     decided = datetime.fromisoformat(final["decidedAt"].replace("Z", "+00:00"))
     assert described["startDate"] + timedelta(seconds=6) <= decided <= described["stopDate"]
+    check_run("timed_out", workflow, report)  # the golden files of a timed-out review (tests/audit)
