@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from vidmod.audit.history import all_events
 from vidmod.local.clients import http_api_event, local_client
 from vidmod.progress import DetectorProgress
 
@@ -113,7 +114,7 @@ def follow(
     deadline, state = time.monotonic() + timeout, "…"
     with console.status("running…") as status:
         while time.monotonic() < deadline:
-            events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+            events = all_events(sfn, execution_arn)
             for event in events:
                 if event["id"] in seen:
                     continue
@@ -197,7 +198,7 @@ def explain(sfn, arn: str) -> None:
     """What the detector saw and why the rules decided as they did, from the execution's own history."""
     outputs = {
         e["stateExitedEventDetails"]["name"]: json.loads(e["stateExitedEventDetails"].get("output") or "{}")
-        for e in sfn.get_execution_history(executionArn=arn)["events"]
+        for e in all_events(sfn, arn)
         if "stateExitedEventDetails" in e
     }
     labels = outputs.get("StoreLabelsPage", {}).get("labels", {})
@@ -283,7 +284,8 @@ def cmd_status(args) -> int:
         )
         return 0
     table = Table("execution", "status", "started", "stopped")
-    for execution in sfn.list_executions(stateMachineArn=resources.state_machine["arn"])["executions"]:
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=resources.state_machine["arn"])
+    for execution in (execution for page in pages for execution in page["executions"]):
         table.add_row(
             execution["name"],
             execution["status"],
@@ -297,7 +299,7 @@ def cmd_status(args) -> int:
 def cmd_history(args) -> int:
     resources = _resources(args)
     sfn = _client(args, "stepfunctions")
-    events = sfn.get_execution_history(executionArn=_execution_arn(args, resources, args.execution))["events"]
+    events = all_events(sfn, _execution_arn(args, resources, args.execution))
     table = Table("id", "time", "type", "state / detail")
     for event in events:
         details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})

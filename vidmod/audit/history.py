@@ -7,16 +7,9 @@ from datetime import UTC, datetime
 
 
 def all_events(sfn, execution_arn: str) -> list[dict]:
-    events, token = [], None
-    while True:
-        kwargs = {"executionArn": execution_arn, "maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
+    """Every event of a history: AWS pages them (up to 25,000 events in 1,000-event pages)."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn, maxResults=1000)
+    return [event for page in pages for event in page["events"]]
 
 
 def iso(value: object) -> str:
