@@ -60,7 +60,7 @@ def start_stack(args, port: int, portal_port: int, state_dir: Path, progress: De
     stack = LocalStack(options)
     try:
         stack.start()
-    except SnapshotError as error:
+    except (SnapshotError, ValueError) as error:  # unreadable state, or a bad setting (template, detector)
         stack.stop()
         raise SystemExit(f"vidmod: {error}") from None
     portal_url = stack.start_portal(portal_port)

@@ -41,6 +41,17 @@ _IDEMPOTENT = ("Video", "MinConfidence", "JobTag", "NotificationChannel")
 PROGRESS_INTERVAL = 0.5  # seconds between on_progress calls for one job
 
 
+
+def sampling_rate(text: str) -> float:
+    """VIDMOD_DETECTOR_FPS: frames per second to analyse, refused at start rather than failing every job."""
+    try:
+        fps = float(text)
+    except ValueError:
+        fps = 0.0
+    if not 0 < fps <= 60:
+        raise ValueError(f"VIDMOD_DETECTOR_FPS={text!r}: give the frames per second to analyse, above 0 and at most 60")
+    return fps
+
 class RekognitionError(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -115,7 +126,7 @@ class ContentModerationService:
     ):
         self.endpoint_url, self.max_video_bytes = endpoint_url, max_video_bytes
         self.detector: Detector = detector or detector_from_env() or NudityDetector()
-        self.fps = fps or float(os.environ.get("VIDMOD_DETECTOR_FPS", "1"))
+        self.fps = fps or sampling_rate(os.environ.get("VIDMOD_DETECTOR_FPS", "1"))
         self.on_progress, self.max_duration_millis = on_progress, max_duration_millis
         self.directory = Path(state_dir) / "rekognition"
         self.directory.mkdir(parents=True, exist_ok=True)
