@@ -281,6 +281,8 @@ def test_media_needs_a_login_and_serves_only_the_loops_videos(portal):
     assert client.get("/media/media/clips/other.mp4").status_code == 404  # exists, but no loop refers to it
     assert client.get("/media/results/secret.json").status_code == 404  # another bucket
     assert client.get("/media/media/missing.mp4").status_code == 404
+    runtime.stop("clip")
+    assert client.get(VIDEO_URL).status_code == 404  # its review is over: like A2I's links, it no longer plays
 
 
 @pytest.mark.parametrize(

@@ -238,7 +238,8 @@ class HumanLoopRuntime:
         return dict(self._load(name).get("Acceptances", {}))
 
     def media_references(self) -> dict[tuple[str, str], set[str]]:
-        """{(bucket, key): {versionId or ""}} of the videos the known loops' InputContent refers to."""
+        """{(bucket, key): {versionId or ""}} of the videos that open loops' InputContent refers to: a video is
+        served while someone may review it, like A2I's short-lived links, not after its review ended."""
         references: dict[tuple[str, str], set[str]] = {}
         for path in self.directory.glob("*.json"):
             try:
@@ -246,10 +247,11 @@ class HumanLoopRuntime:
                 stamp = (stat.st_mtime_ns, stat.st_size)
                 cached = self._media_cache.get(path.name)
                 if cached is None or cached[0] != stamp:
-                    video = json.loads(json.loads(path.read_text(encoding="utf-8"))["InputContent"]).get("video")
+                    loop = json.loads(path.read_text(encoding="utf-8"))
+                    video = json.loads(loop["InputContent"]).get("video")
                     uri = video.get("uri") if isinstance(video, dict) else None
                     reference = None
-                    if isinstance(uri, str) and uri.startswith("s3://"):
+                    if loop.get("HumanLoopStatus") == "InProgress" and isinstance(uri, str) and uri.startswith("s3://"):
                         bucket, _, key = uri[5:].partition("/")
                         reference = (bucket, key, str(video.get("versionId") or ""))
                     cached = self._media_cache[path.name] = (stamp, reference)
