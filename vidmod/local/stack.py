@@ -25,6 +25,7 @@ FLOW_DEFINITION_NAME = "vidmod-local-review"
 FLOW_DEFINITION_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:flow-definition/{FLOW_DEFINITION_NAME}"
 # Local defaults that keep a laptop run snappy; every one is a template parameter, overridable.
 LOCAL_PARAMETERS = {"FlowDefinitionArn": FLOW_DEFINITION_ARN, "PollMinSeconds": "2", "PollMaxSeconds": "10"}
+ASYNC_RETRY_SECONDS = 1.0  # Lambda waits 1 then 2 minutes between retries of an asynchronous event; seconds here
 
 
 @dataclass
@@ -256,8 +257,11 @@ class LocalStack:
         return result, errored
 
     def _deliver(self, function_name: str, event: dict) -> None:
-        """EventBridge → Lambda: retried a few times on error, as EventBridge's retry policy would."""
-        for _ in range(3):
+        """EventBridge → Lambda (asynchronous): a failed invocation is retried twice, after a pause, as Lambda
+        does (one and two minutes in AWS, seconds here), so a retry meets a world that has moved on."""
+        for attempt in range(3):
+            if attempt and self._stop.wait(ASYNC_RETRY_SECONDS * attempt):
+                return  # the stack is stopping
             _, errored = self.invoke(function_name, event)
             if not errored:
                 return
