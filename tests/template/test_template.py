@@ -300,7 +300,7 @@ def test_the_decision_records_the_trigger_validate_input_normalised(definition):
     states = definition["States"]
     readers = [n for n, s in states.items() if "$.trigger" in json.dumps(s.get("Parameters", {}))]
     assert readers == ["FailedValidation"]
-    for name in ("DecidedByRules", "DecidedByHuman", "Escalated", "Failed"):
+    for name in ("DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules"):
         assert states[name]["Parameters"]["trigger.$"] == "States.JsonToString($.job.trigger)"
     routes = [c for c in states["DescribeFailure"]["Choices"] if c["Next"] in {"FailedValidation", "DefaultTrigger"}]
     assert [r["Next"] for r in routes] == ["FailedValidation", "DefaultTrigger"]

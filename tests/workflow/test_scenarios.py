@@ -177,6 +177,9 @@ def test_a2i_loop_failed_or_stopped_fails_the_execution_with_the_reason(workflow
         assert (result["status"], result["error"]) == ("FAILED", error)
         record = workflow.decision(arn)
         assert record["decision"] == decision
+        # the rules had sent it to a human: the record keeps why, from which job, and which review failed
+        assert json.loads(record["reasons"])[0]["label"] == "Weapons" and record["ruleSetVersion"]
+        assert record["jobId"] and record["modelVersion"] == "7.0" and record["humanLoopName"] == loop
         if action == "expire":
             assert "StopHumanLoop" in workflow.states(arn) and "HumanLoopExpired" in record["detail"]
 

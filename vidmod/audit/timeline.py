@@ -21,7 +21,7 @@ STATE_OUTPUTS = {  # state → the path its output adds
     "EvaluateRules": "decision",
     "HumanReview": "review",
 }
-FINAL_STATES = {"DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedValidation"}
+FINAL_STATES = {"DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules", "FailedValidation"}
 RULE_FACTS = (
     "outcome",
     "ruleSetVersion",
