@@ -65,6 +65,10 @@ def test_hate_symbol_is_rejected_with_its_reason(workflow):
     reasons = json.loads(record["reasons"])
     assert reasons[0]["label"] == "Nazi Party" and reasons[0]["band"] == "reject"
     assert record["ruleSetVersion"] and record["modelVersion"] == "7.0"
+    states = workflow.states(arn)
+    assert "DecidedByRules" in states and "HumanReview" not in states  # no human was asked
+    exited = [e for e in workflow.history(arn) if e.get("stateExitedEventDetails", {}).get("name") == "EvaluateRules"]
+    assert json.loads(exited[0]["stateExitedEventDetails"]["output"])["decision"]["outcome"] == "REJECT"
 
 
 @pytest.mark.parametrize(("verdict", "expected_tag"), [("APPROVE", "APPROVE"), ("REJECT", "REJECT")])
@@ -96,6 +100,8 @@ def test_failed_rekognition_job_fails_with_its_status_message(workflow):
     assert "Unsupported codec: prores" in result["cause"]
     record = workflow.decision(arn)
     assert record["decision"] == "FAILED" and "Unsupported codec" in record["detail"]
+    states = workflow.states(arn)
+    assert "ModerationJobFailed" in states and "EvaluateRules" not in states  # no rules ran on a failed job
 
 
 def test_throttled_start_is_retried_then_succeeds(workflow):
@@ -194,8 +200,13 @@ def test_duplicate_s3_event_starts_one_execution(workflow):
     )
     workflow.stack.router.publish(duplicate)
     workflow.wait(arn)
-    time.sleep(3)  # the duplicate's delivery runs asynchronously, as EventBridge's would
+    submit = workflow.stack.resources.functions["SubmitFunction"].name
+    delivered = [e for f, e in workflow.stack.router.delivered if f == submit and e is duplicate]
+    assert delivered  # the duplicate did reach the submit function
+    response, errored = workflow.stack.invoke(submit, duplicate)  # what its delivery got (delivered at least once)
+    assert not errored and response["duplicate"] is True and response["executionArn"] == arn
     assert workflow.executions_for("twice.mp4") == [arn]
+    assert workflow.states(arn).count("ValidateInput") == 1 and workflow.decision(arn)["decision"] == "APPROVE"
 
 
 def test_duplicate_a2i_event_is_ignored(workflow):
@@ -215,6 +226,12 @@ def test_duplicate_a2i_event_is_ignored(workflow):
     )
     assert not errored and result == {"ignored": "duplicate"}
     assert workflow.decision(arn)["decision"] == "APPROVE"
+    resumed = [
+        e
+        for e in workflow.history(arn)
+        if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    ]
+    assert len(resumed) == 1 and workflow.states(arn).count("DecidedByHuman") == 1  # resumed once, decided once
 
 
 def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workflow):
@@ -229,6 +246,7 @@ def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workfl
     assert "'.txt' is not a supported video type" in result["cause"]
     assert workflow.decision(arn)["decision"] == "FAILED"
     assert len(workflow.executions_for("notes.txt")) == 1  # the upload itself did not match the rule
+    assert workflow.states(arn)[:2] == ["ValidateInput", "DescribeFailure"]  # refused before Rekognition
 
 
 def test_real_detector_and_reviewer_on_a_real_video(workflow, tmp_path):
