@@ -302,12 +302,23 @@ def test_the_decision_records_the_trigger_validate_input_normalised(definition):
     assert readers == ["FailedValidation"]
     for name in ("DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules"):
         assert states[name]["Parameters"]["trigger.$"] == "States.JsonToString($.job.trigger)"
-    routes = [c for c in states["DescribeFailure"]["Choices"] if c["Next"] in {"FailedValidation", "DefaultTrigger"}]
-    assert [r["Next"] for r in routes] == ["FailedValidation", "DefaultTrigger"]
+    routes = [
+        c for c in states["DescribeFailure"]["Choices"] if c["Next"] in {"ValidationFailureVersion", "DefaultTrigger"}
+    ]
+    assert [r["Next"] for r in routes] == ["ValidationFailureVersion", "DefaultTrigger"]
     assert {"Variable": "$.trigger", "IsPresent": True} in routes[0]["And"]
-    assert (
-        states["DefaultTrigger"]["ResultPath"] == "$.trigger" and states["DefaultTrigger"]["Next"] == "FailedValidation"
-    )
+    assert states["DefaultTrigger"]["ResultPath"] == "$.trigger"
+    assert states["DefaultTrigger"]["Next"] == "ValidationFailureVersion"
+    # both roads reach FailedValidation with a string versionId: the one the input named, or ""
+    version = states["ValidationFailureVersion"]
+    assert version["Choices"] == [{"Variable": "$.video.versionId", "IsString": True, "Next": "FailedValidation"}]
+    assert states[version["Default"]] == {
+        "Type": "Pass",
+        "Result": "",
+        "ResultPath": "$.video.versionId",
+        "Next": "FailedValidation",
+    }
+    assert states["FailedValidation"]["Parameters"]["versionId.$"] == "$.video.versionId"
 
 
 def _job_plan():

@@ -234,6 +234,38 @@ def test_duplicate_a2i_event_is_ignored(workflow):
     assert len(resumed) == 1 and workflow.states(arn).count("DecidedByHuman") == 1  # resumed once, decided once
 
 
+def test_a_refused_old_version_is_recorded_and_tagged_as_itself_not_as_the_current_one(workflow):
+    """v1 was an empty placeholder, v2 the real file; v1's refusal must not overwrite v2's verdict tag."""
+    key, bucket, router = "swap.mp4", workflow.stack.media_bucket, workflow.stack.router
+    workflow.scripted.script(key, Script(labels=[]))
+    with pytest.MonkeyPatch.context() as patch:  # both uploads land before any moderation starts
+        original = router.matching
+        patch.setattr(
+            router, "matching", lambda e: [] if e.get("detail", {}).get("object", {}).get("key") == key else original(e)
+        )
+        placeholder, real = workflow.upload(key, b""), workflow.upload(key)
+    submit = workflow.stack.resources.functions["SubmitFunction"].name
+
+    def moderate(version: str) -> str:
+        body = {"video": f"s3://{bucket}/{key}", "versionId": version}
+        response, errored = workflow.stack.invoke(submit, http_api_event("POST", "/moderations", body))
+        assert not errored and response["statusCode"] == 202, response
+        arn = json.loads(response["body"])["executionArn"]
+        workflow.wait(arn)
+        return arn
+
+    approved, refused = moderate(real), moderate(placeholder)
+    assert workflow.sfn.describe_execution(executionArn=refused)["error"] == "EmptyVideo"
+    assert (workflow.decision(refused)["decision"], workflow.decision(refused)["versionId"]) == ("FAILED", placeholder)
+    assert "FailedValidation" in workflow.states(refused) and workflow.decision(approved)["decision"] == "APPROVE"
+
+    def tag(version: str) -> str:
+        tags = workflow.s3.get_object_tagging(Bucket=bucket, Key=key, VersionId=version)["TagSet"]
+        return {t["Key"]: t["Value"] for t in tags}.get("vidmod-decision", "")
+
+    assert (tag(real), tag(placeholder)) == ("APPROVE", "FAILED")
+
+
 def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workflow):
     workflow.upload("notes.txt", b"not a video")
     submit = workflow.stack.resources.functions["SubmitFunction"].name
