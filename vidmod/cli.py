@@ -57,13 +57,16 @@ def start_stack(args, port: int, portal_port: int, state_dir: Path, progress: De
     options = StackOptions(
         state_dir=state_dir, port=port, parameters=_parameters(args.parameter), on_detector_progress=progress
     )
-    stack = LocalStack(options)
+    try:
+        stack = LocalStack(options)
+    except ValueError as error:  # e.g. a -p parameter the template does not have
+        raise SystemExit(f"vidmod: {error}") from None
     try:
         stack.start()
-    except (SnapshotError, ValueError) as error:  # unreadable state, or a bad setting (template, detector)
+        portal_url = stack.start_portal(portal_port)
+    except (SnapshotError, ValueError, OSError) as error:  # unreadable state, a bad setting, a port in use
         stack.stop()
         raise SystemExit(f"vidmod: {error}") from None
-    portal_url = stack.start_portal(portal_port)
     return stack, portal_url
 
 
@@ -372,8 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ClientError as error:  # e.g. an execution name that does not exist
+        console.print(f"vidmod: {escape(str(error))}", style="red", highlight=False)
+    except BotoCoreError as error:  # e.g. nothing listening at the endpoint
+        hint = " (is `vidmod local up` running? see --endpoint-url)" if getattr(args, "endpoint_url", None) else ""
+        console.print(f"vidmod: {escape(str(error))}{hint}", style="red", highlight=False)
+    return 2
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ class Gateway:
         return [response]
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        # A port in use: werkzeug says so ("Port N is in use by another program") and exits.
         self._server = make_server(host, port, self, threaded=True, request_handler=QuietRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="vidmod-gateway", daemon=True)
         self._thread.start()
