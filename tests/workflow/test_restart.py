@@ -85,3 +85,27 @@ def test_a_stack_that_cannot_load_its_state_leaves_the_saved_state_alone(tmp_pat
         stack.start()
     stack.stop()
     assert (tmp_path / persistence.SNAPSHOT_FILE).read_bytes() == saved
+
+
+def test_a_logged_in_reviewer_stays_logged_in_across_a_restart(tmp_path_factory):
+    """The session key lives in the state directory (owner-only): a restart must not log a reviewer out mid-task."""
+    import re
+
+    import httpx
+
+    state_dir = tmp_path_factory.mktemp("session")
+    sessions = []
+    for _ in range(2):
+        stack, _ = start_stack(tmp_path_factory, state_dir=state_dir)
+        try:
+            portal = stack.start_portal(0).rstrip("/")
+            with httpx.Client(base_url=portal, cookies=sessions[-1] if sessions else None) as client:
+                if not sessions:
+                    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)[1]
+                    client.post("/login", data={"reviewer": "dana", "csrf": token})
+                    sessions.append(client.cookies)
+                queue = client.get("/", follow_redirects=False)
+                assert queue.status_code == 200 and "dana" in queue.text  # no redirect to /login
+        finally:
+            stack.stop()
+    assert (state_dir / "portal-secret").stat().st_mode & 0o077 == 0

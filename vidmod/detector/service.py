@@ -170,8 +170,11 @@ class ContentModerationService:
                     job["VideoMetadata"] = error.metadata
             except Exception as error:  # a job must end FAILED with a message, never hang IN_PROGRESS
                 job.update(JobStatus="FAILED", StatusMessage=f"Analysis failed: {type(error).__name__}: {error}")
-            with self._lock:
-                self._save(job)
+            try:
+                with self._lock:
+                    self._save(job)
+            except OSError:  # a full or read-only state dir: the job is still answered from memory
+                log.exception("could not save job %s", job_id)
             self._notify(job)
             if self._queue.empty():
                 self._idle.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -33,10 +34,11 @@ class EventRouter:
         self._rules: list[tuple[str, EventPattern, str]] = []
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
         self._log_path = log_path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the event log file
+        self._closing = threading.Lock()
         self._closed = False
         self.region, self.account = region, account
-        self.delivered: list[tuple[str, dict]] = []
+        self.delivered: deque[tuple[str, dict]] = deque(maxlen=1000)  # the latest deliveries, for inspection
 
     def add_rule(self, name: str, pattern: dict, function_name: str) -> None:
         self._rules.append((name, EventPattern.load(json.dumps(pattern)), function_name))
@@ -53,12 +55,13 @@ class EventRouter:
         event.setdefault("region", self.region)
         event.setdefault("resources", [])
         targets = self.matching(event)
-        self._log(event, [name for name, _ in targets], delivered=not self._closed)
-        if self._closed:  # e.g. an execution that ended while the stack stops: logged, not delivered
-            return event["id"]
-        for _, function in targets:
-            self.delivered.append((function, event))
-            self._pool.submit(self._deliver, function, event)
+        with self._closing:  # close() cannot shut the pool between this check and the submits
+            self._log(event, [name for name, _ in targets], delivered=not self._closed)
+            if self._closed:  # e.g. an execution that ended while the stack stops: logged, not delivered
+                return event["id"]
+            for _, function in targets:
+                self.delivered.append((function, event))
+                self._pool.submit(self._deliver, function, event)
         return event["id"]
 
     def put_events(self, entries: list[dict]) -> dict:
@@ -90,7 +93,8 @@ class EventRouter:
 
     def close(self) -> None:
         """Deliver what was published so far; later events (the stack is stopping) are only logged."""
-        self._closed = True
+        with self._closing:
+            self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 

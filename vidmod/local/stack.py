@@ -6,8 +6,11 @@ template.yaml (see ``vidmod.local.template``); the engine patches from ``vidmod.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
+import secrets
 import threading
 import zipfile
 from collections.abc import Callable
@@ -19,6 +22,8 @@ from vidmod.local.clients import local_client
 from vidmod.local.events import EventRouter, execution_status_change_event, hook_s3_notifications
 from vidmod.local.gateway import Gateway
 from vidmod.local.template import ACCOUNT, REGION, LocalResources, read_resources
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW_DEFINITION_NAME = "vidmod-local-review"
@@ -146,16 +151,36 @@ class LocalStack:
                 self.resources.bucket_name("AuditBucket"),
             )
         app = create_app(
-            self.a2i, self.endpoint_url, self.options.root / "ui" / "moderation-review.liquid.html", extra_routes=routes
+            self.a2i,
+            self.endpoint_url,
+            self.options.root / "ui" / "moderation-review.liquid.html",
+            extra_routes=routes,
+            secret_key=self._portal_secret(),
         )
         server = uvicorn.Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="vidmod-portal", daemon=True)
+        def serve() -> None:
+            with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind; reported below
+                server.run()
+
+        thread = threading.Thread(target=serve, name="vidmod-portal", daemon=True)
         thread.start()
         while not server.started:
+            if not thread.is_alive():  # uvicorn logged the bind error and gave up
+                where = f"{self.options.host}:{port}"
+                raise OSError(f"the reviewer portal cannot listen on {where} (in use? --portal-port)")
             time.sleep(0.05)
         self._portal = server
         bound = server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self.options.host}:{bound}/"
+
+    def _portal_secret(self) -> str:
+        """The key that signs reviewers' session cookies, kept in the state directory (owner-only), so a restart
+        does not log out a reviewer halfway through a task."""
+        path = self.options.state_dir / "portal-secret"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str):
@@ -273,7 +298,10 @@ class LocalStack:
     def _every(self, seconds: float, function_name: str) -> None:
         def tick() -> None:
             while not self._stop.wait(seconds):
-                self.invoke(function_name, {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+                try:
+                    self.invoke(function_name, {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+                except Exception:  # one bad round must not end the schedule (heartbeats keep reviews alive)
+                    log.exception("scheduled invocation of %s failed", function_name)
 
         thread = threading.Thread(target=tick, name=f"schedule-{function_name}", daemon=True)
         thread.start()
