@@ -183,9 +183,12 @@ def test_reviewer_watches_segments_decides_and_the_workflow_resumes(portal, tab,
     tab.wait_for_function("parseFloat(document.getElementById('playhead').style.left) > 0")
     screenshot(tab, tmp_path, "reviewer-task.png", rows=3)
 
-    # mouse: segment 0 is a true positive (clicking its radio makes it the current row)
+    # mouse: segment 0 is a true positive: clicking the words chooses, like the label of AWS's radio button,
+    # and makes it the current row
     rows.nth(2).locator("td.label").click()
-    rows.nth(0).locator("crowd-radio-button[name='seg-0-tp'] input").check()
+    words = rows.nth(0).get_by_text("true positive", exact=True)
+    words.click(position={"x": words.bounding_box()["width"] - 4, "y": words.bounding_box()["height"] / 2})
+    assert checked(tab, "seg-0-tp") and not checked(tab, "seg-0-fp")
     assert tab.locator("tr.segment.active").get_attribute("data-index") == "0"
     # keyboard: the next segment is the wrong category
     tab.keyboard.press("j")

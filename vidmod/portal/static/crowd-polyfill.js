@@ -19,6 +19,17 @@
   class Choice extends HTMLElement {
     inputType() { return 'checkbox'; }
     connectedCallback() {
+      // Upgraded as the parser meets the opening tag, before its text exists: build once the page is parsed,
+      // so the text ("Reject", "false positive") is inside the label and clicking it chooses, as in AWS.
+      if (this._input || this._waiting) { return; }
+      if (document.readyState === 'loading') {
+        this._waiting = true;
+        document.addEventListener('DOMContentLoaded', this.build.bind(this));
+        return;
+      }
+      this.build();
+    }
+    build() {
       if (this._input) { return; }
       var label = document.createElement('label');
       var input = document.createElement('input');
@@ -37,7 +48,7 @@
       input.addEventListener('change', function () { self.dispatchEvent(new Event('change', {bubbles: true})); });
     }
     get checked() { return !!(this._input && this._input.checked); }
-    set checked(value) { if (!this._input) { this.connectedCallback(); } this._input.checked = !!value; }
+    set checked(value) { if (!this._input) { this.build(); } this._input.checked = !!value; }
     answer() { var a = {}; a[this.getAttribute('value') || 'on'] = this.checked; return a; }
   }
   define('crowd-checkbox', Choice);
