@@ -129,3 +129,23 @@ def test_missing_evidence_is_flagged(recording):
     report = report_from(recording)
     assert report.integrity == [f"A2I output.json {uri} is missing: the evidence cannot be checked"]
     assert report.answers == [] and all(s["verdicts"] == [] for s in report.segments)
+
+
+@pytest.mark.parametrize(
+    ("name", "replace"),
+    [
+        ("segments.json", lambda d: ["x"]),
+        ("segments.json", lambda d: {"segments": ["x", 1]}),
+        ("segments.json", lambda d: {"segments": [{"name": ["not", "text"], "startMillis": "soon"}]}),
+        ("output.json", lambda d: [1]),
+        ("output.json", lambda d: dict(d, humanAnswers=[1])),
+        ("output.json", lambda d: dict(d, humanAnswers=[dict(d["humanAnswers"][0], answerContent="approve")])),
+        ("output.json", lambda d: dict(d, inputContent={"segments": [{"startMillis": None}]})),
+    ],
+)
+def test_evidence_rewritten_into_another_shape_is_reported_not_a_crash(recording, name, replace):
+    uri = next(u for u in recording["objects"] if u.endswith(name))
+    recording["objects"][uri] = json.dumps(replace(json.loads(recording["objects"][uri])))
+    report = report_from(recording)
+    what = "segments.json" if name == "segments.json" else "A2I output.json"
+    assert f"{what} {uri} is unreadable: the evidence cannot be checked" in report.integrity

@@ -222,3 +222,9 @@ def test_an_archive_rewritten_within_the_same_second_is_still_read_as_first_writ
         s3.put_object(Bucket="locked-audit", Key=key, Body=json.dumps(document).encode())
     archived = read_archive(s3, "locked-audit", recording["executionArn"])
     assert archived.execution == original["execution"] and archived.overwrites == 2
+
+
+@pytest.mark.parametrize("body", [b"[1]", b"not json", b'{"events": [1, 2]}', b'{"execution": "x", "events": []}'])
+def test_an_archive_that_is_not_one_is_named_not_a_crash(body):
+    with pytest.raises(ValueError, match=r"executions/m/n\.json is not an execution archive"):
+        parse_archive("executions/m/n.json", body)

@@ -37,7 +37,17 @@ def archive_key(execution_arn: str) -> str:
 
 
 def parse_archive(key: str, body: bytes) -> Archived:
-    document = json.loads(body)
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise ValueError(f"{key} is not an execution archive (not JSON: {error})") from error
+    if not (
+        isinstance(document, dict)
+        and isinstance(document.get("execution") or {}, dict)
+        and isinstance(events := document.get("events") or [], list)
+        and all(isinstance(e, dict) for e in events)
+    ):
+        raise ValueError(f"{key} is not an execution archive (altered?): expected an object with execution and events")
     if document.get("format", 1) != 1:
         raise ValueError(f"{key}: archive format {document.get('format')!r} is not supported by this audit")
     return Archived(

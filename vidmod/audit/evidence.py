@@ -41,17 +41,60 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def check_file(what: str, uri: str, expected: str | None, fetch: Fetch) -> tuple[EvidenceCheck, dict | None]:
-    """Fetch, hash and parse one evidence file."""
+def _objects(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _segments(value: object) -> bool:
+    """Segment objects whose fields the report reads have the types evaluate_rules writes."""
+    return _objects(value) and all(
+        all(_number(s.get(k, 0)) for k in ("startMillis", "endMillis"))
+        and all(isinstance(s.get(k, ""), str) for k in ("name", "parentName", "category"))
+        for s in value
+    )
+
+
+def segments_shape(document: object) -> bool:
+    """What evaluate_rules writes: ``{"segments": [{...}, ...], ...}``."""
+    return isinstance(document, dict) and _segments(document.get("segments") or [])
+
+
+def output_shape(document: object) -> bool:
+    """A2I's output.json: ``inputContent.segments`` and ``humanAnswers`` lists of objects, answers objects."""
+    if not isinstance(document, dict) or not isinstance(content := document.get("inputContent") or {}, dict):
+        return False
+    answers = document.get("humanAnswers") or []
+    return (
+        _segments(content.get("segments") or [])
+        and _objects(answers)
+        and all(
+            isinstance(a.get("answerContent") or {}, dict) and _number(a.get("timeSpentInSeconds", 0))
+            for a in answers
+        )
+    )
+
+
+def check_file(
+    what: str, uri: str, expected: str | None, fetch: Fetch, shape: Callable[[object], bool]
+) -> tuple[EvidenceCheck, dict | None]:
+    """Fetch, hash and parse one evidence file; one that is not JSON of the expected ``shape`` is unreadable
+    (a tampered file is reported, it must not crash the audit)."""
     body = fetch(*split_uri(uri))
     if body is None:
         return EvidenceCheck(what, uri, "missing", expected or ""), None
     actual = hashlib.sha256(body).hexdigest()
     status = "not recorded" if not expected else "verified" if actual == expected else "altered"
     try:
-        return EvidenceCheck(what, uri, status, expected or "", actual), json.loads(body)
+        document = json.loads(body)
     except ValueError:
+        document = None
+    if not shape(document):
         return EvidenceCheck(what, uri, "unreadable", expected or "", actual), None
+    return EvidenceCheck(what, uri, status, expected or "", actual), document
 
 
 def _checked(content: dict, name: str) -> bool:

@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from vidmod.audit.evidence import Fetch, annotate_segments, check_file, cross_check, reviewer_answers
+from vidmod.audit.evidence import (
+    Fetch,
+    annotate_segments,
+    check_file,
+    cross_check,
+    output_shape,
+    reviewer_answers,
+    segments_shape,
+)
 from vidmod.audit.history import iso
 from vidmod.audit.record import check_record, plain, record_write
 
@@ -116,12 +124,12 @@ def _check_evidence(report: AuditReport, fetch: Fetch) -> None:
     ref = report.rules.get("segmentsRef") or {}
     if ref.get("bucket") and ref.get("key"):
         uri = f"s3://{ref['bucket']}/{ref['key']}"
-        check, document = check_file("segments.json", uri, report.rules.get("evidenceSha256"), fetch)
+        check, document = check_file("segments.json", uri, report.rules.get("evidenceSha256"), fetch, segments_shape)
         checks.append(("segments", check))
         segments = (document or {}).get("segments") or []
     if report.review and report.review.get("outputS3Uri"):
         uri, expected = report.review["outputS3Uri"], report.review.get("outputSha256")
-        check, output = check_file("A2I output.json", uri, expected, fetch)
+        check, output = check_file("A2I output.json", uri, expected, fetch, output_shape)
         checks.append(("reviewOutput", check))
         if check.status == "not recorded":
             report.notes.append("A2I output.json: no outputSha256 in the verdict; its answers are only cross-checked")

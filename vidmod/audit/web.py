@@ -86,6 +86,8 @@ def audit_routes(endpoint_url: str, state_machine_arn: str, decisions_table: str
             return HTMLResponse(to_html(audit(sources(), name)))
         except LookupError as error:
             return _page("not found", f"<h1>Not found</h1><p>{html.escape(str(error))}</p>", 404)
+        except ValueError as error:  # e.g. an archive that is not one any more
+            return _page("cannot audit", f"<h1>Cannot audit</h1><p>{html.escape(str(error))}</p>", 422)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in NOT_FOUND:
                 raise
