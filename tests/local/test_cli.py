@@ -46,3 +46,19 @@ def test_commands_without_a_running_stack_say_so_in_one_line(capsys):
     assert main(["status", "--endpoint-url", dead]) == 2
     out = capsys.readouterr().out
     assert "Could not connect to the endpoint URL" in out and "vidmod local up" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("missing", ["model", "labels"])
+def test_a_user_model_that_cannot_be_loaded_is_named(tmp_path, monkeypatch, missing):
+    labels = tmp_path / "labels.json"
+    labels.write_text('{"labels": {"0": ["Violence", "Weapons"]}}', encoding="utf-8")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not an onnx model")
+    gone = tmp_path / "gone"
+    monkeypatch.setenv("VIDMOD_DETECTOR_MODEL", str(gone if missing == "model" else model))
+    monkeypatch.setenv("VIDMOD_DETECTOR_LABELS", str(gone if missing == "labels" else labels))
+    with pytest.raises(SystemExit) as stopped:
+        main(["local", "up", "--state-dir", str(tmp_path / "state"), "--port", "0", "--portal-port", "0"])
+    message = str(stopped.value)
+    assert message.startswith("vidmod: VIDMOD_DETECTOR_MODEL=") and "cannot be loaded" in message
+    assert "Traceback" not in message

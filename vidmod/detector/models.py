@@ -225,4 +225,11 @@ def detector_from_env() -> OnnxDetector | None:
         return None
     if not (model and labels):
         raise ValueError("Set both VIDMOD_DETECTOR_MODEL (an .onnx file) and VIDMOD_DETECTOR_LABELS (its label map)")
-    return OnnxDetector(model, labels)
+    try:
+        return OnnxDetector(model, labels)
+    except ValueError as error:
+        raise ValueError(f"VIDMOD_DETECTOR_MODEL={model} / VIDMOD_DETECTOR_LABELS={labels}: {error}") from error
+    except Exception as error:  # a missing or unreadable file (OSError), a model onnxruntime cannot load
+        raise ValueError(
+            f"VIDMOD_DETECTOR_MODEL={model} / VIDMOD_DETECTOR_LABELS={labels} cannot be loaded: {error}"
+        ) from error
