@@ -41,7 +41,14 @@ def request(url: str, method: str, path: str, headers: dict[str, str], body: byt
 def test_the_aws_cli_and_sdks_are_served(endpoint):
     s3 = local_client("s3", endpoint)
     assert s3.get_object(Bucket="private", Key="secret.txt")["Body"].read() == b"task token AAAA"
-    assert local_client("dynamodb", endpoint).list_tables()["TableNames"] == []
+    ddb = local_client("dynamodb", endpoint)
+    ddb.create_table(
+        TableName="gateway-check",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert "gateway-check" in ddb.list_tables()["TableNames"]
 
 
 @pytest.mark.parametrize(
