@@ -401,3 +401,28 @@ def test_more_label_pages_than_the_history_holds_fail_with_a_record(definition):
     assert {"Variable": "$.labels.pages", "NumericGreaterThanEqualsPath": "$.job.labelPages.maxPages"} in guard["And"]
     failure = states["LabelBudgetExceeded"]
     assert failure["Parameters"]["Error"] == "TooManyLabels" and failure["Next"] == "DescribeFailure"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "accepted", "refused"),
+    [
+        (
+            "HeartbeatSchedule",
+            ["rate(10 minutes)", "rate(1 minute)", "rate(1 hour)", "rate(2 hours)", "rate(15 minutes)"],
+            ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "cron(0 * * * ? *)", "rate(10 days)"],
+        ),
+        (
+            "RulesetS3Uri",
+            ["", "s3://my-rules/vidmod/ruleset.json"],
+            ["my-rules/ruleset.json", "s3://my-rules", "s3://My_Rules/r.json", "https://x/r.json"],
+        ),
+    ],
+)
+def test_parameters_refuse_values_aws_would_fail_on_mid_deploy(template, parameter, accepted, refused):
+    """CloudFormation checks AllowedPattern before it creates anything; EventBridge and Fn::Select would fail
+    half-way through a deploy on these values."""
+    spec = template["Parameters"][parameter]
+    pattern = re.compile(spec["AllowedPattern"])
+    assert spec["Default"] in accepted
+    assert [v for v in accepted if not pattern.fullmatch(v)] == []
+    assert [v for v in refused if pattern.fullmatch(v)] == []
