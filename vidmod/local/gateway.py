@@ -21,6 +21,7 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+from vidmod.hosts import LOOPBACK_NAMES, host_name
 from vidmod.local.events import EventRouter
 
 WSGIApp = Callable
@@ -44,9 +45,6 @@ def _with_request_id(start_response):
     return start
 
 
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-
-
 def refusal(environ: dict) -> str | None:
     """Why a request must not reach the local services, or None: only this machine's AWS clients may use them.
 
@@ -55,8 +53,8 @@ def refusal(environ: dict) -> str | None:
     mark such requests (``Origin``, ``Sec-Fetch-Site``) and keep the page's own name in ``Host``; the AWS CLI,
     the SDKs and the engine send neither header and name this machine.
     """
-    host = environ.get("HTTP_HOST", "").lower()
-    name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    host = environ.get("HTTP_HOST", "")
+    name = host_name(host)
     if not (name in LOOPBACK_NAMES or name.endswith(".localhost") or name == environ.get("SERVER_NAME", "").lower()):
         return f"Host {host!r} is not this machine: the local endpoint answers only requests addressed to it"
     if "HTTP_ORIGIN" in environ or environ.get("HTTP_SEC_FETCH_SITE", "none") != "none":

@@ -47,11 +47,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vidmod.a2i.runtime import A2IError, HumanLoopRuntime
+from vidmod.hosts import LOOPBACK_NAMES, host_name
 from vidmod.local.clients import local_client
 
 CROWD_SCRIPT = "https://assets.crowd.aws/crowd-html-elements.js"
 STATIC = Path(__file__).with_name("static")
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 GENERIC_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="csrf-token" content="{csrf}">
@@ -156,8 +156,7 @@ class LocalHostsOnly:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        host = Headers(scope=scope).get("host", "").lower()
-        name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]  # without the port
+        name = host_name(Headers(scope=scope).get("host", ""))
         server = (scope.get("server") or ("",))[0] or ""
         listening = {server.lower()} - {"", "0.0.0.0", "::"}  # noqa: S104 - compared against, never bound
         if name and (name in self.allowed or name in listening):
@@ -391,7 +390,7 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *require_login(extra_routes or []),
     ]
-    hosts = list(dict.fromkeys([*LOCAL_HOSTS, *allowed_hosts]))
+    hosts = list(dict.fromkeys([*LOOPBACK_NAMES, *allowed_hosts]))
     return Starlette(
         routes=routes,
         middleware=[
