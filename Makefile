@@ -40,8 +40,9 @@ chromium:  ## install Debian chromium for the browser tests (needs root / apt)
 
 test-deps: venv $(SAM_VENV)/.installed node_modules/.installed chromium
 
-lint: venv  ## ruff
+lint: venv  ## ruff, and import-linter: no upward import and no cycle in vidmod/ (contracts in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 validate: test-deps  ## sam validate --lint, sam build, asl-validator
 	$(SAM_VENV)/bin/sam validate --lint

@@ -10,8 +10,9 @@ import json
 import time
 from datetime import UTC, datetime
 
-from vidmod.local.scripted import ScriptedRekognition, detection
-from vidmod.local.stack import LocalStack, StackOptions
+from scripted_rekognition import ScriptedRekognition, detection
+
+from vidmod.emulator.stack import LocalStack, StackOptions
 
 FAST = {"PollMinSeconds": "1", "PollMaxSeconds": "2"}
 WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)

@@ -1,3 +1,3 @@
-from vidmod.cli import main
+from vidmod.cli.main import main
 
 raise SystemExit(main())

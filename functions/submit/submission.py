@@ -1,24 +1,18 @@
-"""Turn an upload event or an API request into one named Step Functions execution.
+"""What a submission names: the video (bucket, key, version or ETag) and who or what asked.
 
-The execution name is derived from bucket/key/version (or ETag when the bucket is not versioned), so an
-S3 event delivered twice, or an API client retrying, starts the workflow once.
+The execution name is derived from the video's identity (``vidmod_contracts.executions``), so an S3 event
+delivered twice, or an API client retrying, starts the workflow once.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import unquote_plus
 
+from vidmod_contracts.executions import execution_name
+
 S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)$")
-NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-# Request parts that carry credentials (SigV4 signature, session token, cookies): never logged.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-amz-security-token", "cookie", "x-api-key"})
-REDACTED = "***"
 
 
 class BadRequest(ValueError):
@@ -39,12 +33,23 @@ class Video:
     def as_input(self) -> dict:
         return {"bucket": self.bucket, "key": self.key, "versionId": self.version_id or None, "etag": self.etag}
 
+    @property
+    def execution_name(self) -> str:
+        """The one execution this version of the video gets (the ETag stands in when S3 keeps no versions)."""
+        return execution_name(self.bucket, self.key, self.version_id or self.etag)
 
-def execution_name(video: Video) -> str:
-    """≤ 80 chars of [A-Za-z0-9_-]: a readable stem of the key plus a digest of the video's identity."""
-    identity = f"{video.bucket}/{video.key}/{video.version_id or video.etag}"
-    stem = NAME_UNSAFE.sub("-", video.key.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("-")[:20] or "video"
-    return f"{stem}-{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
+
+@dataclass(frozen=True)
+class Trigger:
+    """Who or what asked for the moderation; recorded in the execution input and the decision record."""
+
+    type: str
+    id: str
+    principal: str
+    receivedAt: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def parse_s3_uri(uri: object, allowed_buckets: set[str]) -> tuple[str, str]:
@@ -72,21 +77,3 @@ def key_candidates(raw_key: str) -> list[str]:
     """S3 notification keys may arrive URL-encoded ("my+video.mp4"); try the key as given first."""
     decoded = unquote_plus(raw_key)
     return [raw_key] if decoded == raw_key else [raw_key, decoded]
-
-
-def redact_event(event: dict) -> dict:
-    """A copy of an invocation event that is safe to log: HTTP API events carry the caller's SigV4
-    ``authorization`` header and, for temporary credentials, ``x-amz-security-token``."""
-    safe = copy.deepcopy(event)
-    for field in ("headers", "multiValueHeaders"):
-        headers = safe.get(field)
-        if isinstance(headers, dict):
-            for name in headers:
-                if name.lower() in SECRET_HEADERS:
-                    headers[name] = REDACTED
-    if safe.get("cookies"):
-        safe["cookies"] = [REDACTED]
-    iam = ((safe.get("requestContext") or {}).get("authorizer") or {}).get("iam")
-    if isinstance(iam, dict) and iam.get("accessKey"):
-        iam["accessKey"] = REDACTED
-    return safe

@@ -32,10 +32,10 @@ from vidmod.detector.models import (
     NudityDetector,
     detector_from_env,
 )
-from vidmod.detector.service import ContentModerationService
-from vidmod.detector.testing import make_test_video
-from vidmod.local.events import EventRouter
-from vidmod.local.gateway import Gateway
+from vidmod.detector.synthetic import make_test_video
+from vidmod.emulator.event_router import EventRouter
+from vidmod.emulator.gateway import Gateway
+from vidmod.emulator.rekognition import ContentModerationService
 
 ROOT = Path(__file__).resolve().parents[2]
 WEAPONS = Label("Weapons", "Violence", 2)

@@ -210,6 +210,20 @@ def test_sam_build_packages_every_function(tmp_path):
         assert (build_dir / function / "aws_lambda_powertools").is_dir()
     assert (build_dir / "EvaluateRulesFunction" / "rules" / "ruleset.json").is_file()
     assert (build_dir / "EvaluateRulesFunction" / "pydantic").is_dir()
+    # The contracts ship once, in the layer (Lambda unpacks it to /opt/python), never copied into a function.
+    assert (build_dir / "ContractsLayer" / "python" / "vidmod_contracts" / "review_tasks.py").is_file()
+    assert not list(build_dir.glob("*Function/vidmod_contracts"))
+
+
+def test_every_function_lists_the_contracts_layer(template):
+    layer = template["Resources"]["ContractsLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert (ROOT / layer["Properties"]["ContentUri"] / "vidmod_contracts" / "__init__.py").is_file()
+    functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for logical_id, resource in functions.items():
+        assert {"Ref": "ContractsLayer"} in resource["Properties"].get("Layers", []), logical_id
 
 
 def test_media_cors_origin_is_valid_for_s3(template):
@@ -319,6 +333,53 @@ def test_the_decision_records_the_trigger_validate_input_normalised(definition):
         "Next": "FailedValidation",
     }
     assert states["FailedValidation"]["Parameters"]["versionId.$"] == "$.video.versionId"
+
+
+OUTCOME_STATES = ["DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules", "FailedValidation"]
+
+
+def test_the_decision_record_is_built_in_one_state(definition):
+    """Each outcome state sets only its own record fields ($.outcome); BuildRecord alone adds the video and the
+    execution, so the fields every record shares are written once and cannot drift apart between outcomes."""
+    states = definition["States"]
+    outcomes = [name for name, state in states.items() if state.get("Next") == "BuildRecord"]
+    assert sorted(outcomes) == sorted(OUTCOME_STATES)
+    build = {key.removesuffix(".$"): value for key, value in states["BuildRecord"]["Parameters"].items()}
+    from_outcome = {name for name, value in build.items() if value == f"$.outcome.{name}"}
+    common = set(build) - from_outcome
+    assert common == {"videoUri", "bucket", "key", "executionArn", "executionName", "startedAt"}
+    for name, state in states.items():
+        fields = {key.removesuffix(".$") for key in state.get("Parameters", {})}
+        assert name == "BuildRecord" or not fields & common, f"{name} lists record fields BuildRecord sets"
+    assert [n for n, s in states.items() if str(s.get("ResultPath")).startswith("$.final")] == [
+        "BuildRecord",
+        "AddErrorToRecord",
+    ]
+    for name in outcomes:
+        state = states[name]
+        assert (state["Type"], state["ResultPath"]) == ("Pass", "$.outcome"), name
+        assert {key.removesuffix(".$") for key in state["Parameters"]} - {"error"} == from_outcome, name
+        assert "$$.Execution" not in json.dumps(state), name
+        # decidedAt: when this outcome was decided (its own entered time), not when the record was assembled
+        assert state["Parameters"]["decidedAt.$"] == "$$.State.EnteredTime", name
+    assert "$$.State" not in json.dumps(states["BuildRecord"])
+    # a failure's record also names the error; the other outcomes' records have no error field
+    failures = [name for name in outcomes if "error.$" in states[name]["Parameters"]]
+    assert sorted(failures) == ["Failed", "FailedAfterRules", "FailedValidation"]
+    assert {states[name]["Parameters"]["error.$"] for name in failures} == {"$.error.Error"}
+    assert states["BuildRecord"]["Next"] == "RecordNamesError"
+    assert states["RecordNamesError"]["Choices"] == [
+        {"Variable": "$.outcome.error", "IsPresent": True, "Next": "AddErrorToRecord"}
+    ]
+    assert states["RecordNamesError"]["Default"] == "RecordDecision"
+    assert states["AddErrorToRecord"] == {
+        "Type": "Pass",
+        "InputPath": "$.outcome.error",
+        "ResultPath": "$.final.error",
+        "Next": "RecordDecision",
+    }
+    # RecordDecision stores exactly the fields BuildRecord builds (plus the hash)
+    assert set(states["RecordDecision"]["Parameters"]["Item"]) - {"recordSha256"} == set(build)
 
 
 def _job_plan():

@@ -16,8 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from vidmod.a2i.runtime import HumanLoopRuntime
-from vidmod.portal.app import create_app
+from vidmod.emulator.a2i import HumanLoopRuntime
+from vidmod.emulator.portal.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/review-flow"
@@ -382,3 +382,53 @@ def test_video_requests_do_not_wait_behind_a_slow_submit(portal):
     assert time.monotonic() - began < 1.5
     posting.join()
     assert runtime.describe("slow")["HumanLoopStatus"] == "Completed"
+
+
+def test_hostile_names_stay_text_on_the_portal_and_audit_pages(portal):
+    """Reviewer, video and execution names are attacker-controlled: every page shows them as text."""
+    from html.parser import HTMLParser
+    from urllib.parse import quote
+
+    from starlette.applications import Starlette
+
+    from vidmod.emulator.portal.audit_pages import audit_routes
+
+    script, attribute = "<script>alert(1)</script>", "\"'><img src=x onerror=alert(1)>"
+    escaped = ("&lt;script&gt;alert(1)&lt;/script&gt;", "&gt;&lt;img src=x onerror=alert(1)&gt;")
+    me, other = script + attribute, attribute + script
+
+    def parse(page: str) -> tuple[set[str], str]:
+        """The elements of a page, and its text (entities decoded)."""
+        elements, text = set(), []
+        parser = HTMLParser()
+        parser.handle_starttag = lambda tag, attrs: elements.add(tag)
+        parser.handle_data = text.append
+        parser.feed(page)
+        parser.close()
+        return elements, "".join(text)
+
+    def shown_as_text(page: str, *shown: str) -> set[str]:
+        assert script not in page and attribute not in page
+        assert any(part in page for part in escaped)
+        elements, text = parse(page)
+        assert all(part in text for part in shown), text
+        return elements
+
+    runtime, client, s3 = portal
+    runtime.start_human_loop("hostile", FLOW, content(me, []))
+    runtime.accept("hostile", other)
+    login(client, me)
+    queue = client.get("/").text
+    elements = shown_as_text(queue, f"reviewer {me} · log out", f"hostile{me}", f"{other} since")
+    assert all(part in queue for part in escaped) and not elements & {"script", "img"}
+    task = client.get("/tasks/hostile").text  # the worker template's own script elements are expected here
+    shown_as_text(task, "review hostile", f"reviewer {me} · log out", f"Also being reviewed by {other} since")
+    missing = client.get(f"/tasks/{quote(attribute, safe='')}")
+    assert missing.status_code == 404
+    assert not shown_as_text(missing.text, f"Human loop {attribute} not found") & {"script", "img"}
+
+    state_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:moderation"
+    audit = TestClient(Starlette(routes=audit_routes(s3.meta.endpoint_url, state_machine, "decisions", "")))
+    unknown = audit.get(f"/audit/{quote(attribute, safe='')}")
+    assert unknown.status_code == 404
+    assert not shown_as_text(unknown.text, "Not found", attribute) & {"script", "img"}

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from harness import Workflow, start_stack
 from playwright.sync_api import sync_playwright
+from scripted_rekognition import Script, detection
 
 from vidmod.detector.samples import sample_video_path
-from vidmod.detector.testing import make_test_video
-from vidmod.local.scripted import Script, detection
+from vidmod.detector.synthetic import make_test_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.workflow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def start_review(workflow: Workflow, video: Path, key: str, labels: list[dict], 
 
 def start_loop(workflow: Workflow, tmp_path: Path, name: str, content: dict) -> None:
     """A human loop started directly (no execution waits on it): for page behaviour only."""
-    from vidmod.local.stack import FLOW_DEFINITION_ARN
+    from vidmod.emulator.stack import FLOW_DEFINITION_ARN
 
     key = "ui/direct-loops.mp4"  # one 6-second clip for all of them
     if not workflow.s3.list_objects_v2(Bucket=workflow.stack.media_bucket, Prefix=key).get("KeyCount"):
@@ -248,9 +248,9 @@ def test_reviewer_watches_segments_decides_and_the_workflow_resumes(portal, tab,
         "comment": "approve later, really",
     }
     # the contract: complete_human_review's parser reads exactly what the template submitted
-    sys.path.insert(0, str(ROOT / "functions" / "complete_human_review"))
+    sys.path.insert(0, str(ROOT / "layers" / "contracts"))  # the function reads it from its layer (/opt/python)
     try:
-        import a2i_output
+        from vidmod_contracts import review_answers as a2i_output
     finally:
         sys.path.pop(0)
     parsed = a2i_output.parse_output(output, uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+# The ContractsLayer's content: in AWS at /opt/python, on sys.path after the function's own folder.
+LAYER = ROOT / "layers" / "contracts"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
@@ -27,15 +31,32 @@ def aws(monkeypatch):
         yield boto3.session.Session(region_name="us-east-1")
 
 
+def _is_contracts(module: str) -> bool:
+    return module == "vidmod_contracts" or module.startswith("vidmod_contracts.")
+
+
 @pytest.fixture
 def load_function(monkeypatch):
-    """Import ``functions/<name>/app.py`` with its sibling modules, as Lambda would (flat package root)."""
+    """Import ``functions/<name>/app.py`` as Lambda would: the function's folder is the (flat) package root,
+    the layer's folder (``/opt/python``) comes after it, and the region is always set. Each load gets fresh
+    copies of the function's modules and of ``vidmod_contracts``; the copies imported before are put back
+    afterwards."""
     loaded: list[str] = []
+    contracts_before = {name: module for name, module in sys.modules.items() if _is_contracts(name)}
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if not os.environ.get(variable):
+            monkeypatch.setenv(variable, "us-east-1")
+
+    def forget_contracts() -> None:
+        for module in [name for name in sys.modules if _is_contracts(name)]:
+            del sys.modules[module]
 
     def load(name: str):
         root = FUNCTIONS / name
         for module in [p.stem for p in root.glob("*.py")]:
             sys.modules.pop(module, None)
+        forget_contracts()
+        monkeypatch.syspath_prepend(str(LAYER))
         monkeypatch.syspath_prepend(str(root))
         app = importlib.import_module("app")
         loaded.extend(p.stem for p in root.glob("*.py"))
@@ -44,6 +65,8 @@ def load_function(monkeypatch):
     yield load
     for module in loaded:
         sys.modules.pop(module, None)
+    forget_contracts()
+    sys.modules.update(contracts_before)
 
 
 class LambdaContext:

@@ -77,6 +77,8 @@ def test_a_duplicate_event_never_replaces_the_archive(archiver, lambda_context, 
 
 def test_every_history_page_is_archived(aws, load_function):
     app = load_function("archive_execution")
+    import execution_archive
+
     moment = datetime(2026, 11, 25, tzinfo=UTC)
     page = [{"id": i, "timestamp": moment, "type": "PassStateEntered"} for i in (1, 2)]
     with Stubber(app.sfn) as stub:
@@ -86,12 +88,12 @@ def test_every_history_page_is_archived(aws, load_function):
             {"events": [{"id": 3, "timestamp": moment, "type": "ExecutionSucceeded"}]},
             {"executionArn": ARN, "nextToken": "p2"},
         )
-        assert [e["id"] for e in app.history(ARN)] == [1, 2, 3]
+        assert [e["id"] for e in execution_archive.history(app.sfn, ARN)] == [1, 2, 3]
 
 
 def test_only_execution_arns_have_an_archive_key(aws, load_function):
     load_function("archive_execution")
-    from archive import archive_key
+    from vidmod_contracts.archive import archive_key
 
     assert archive_key(ARN) == "executions/vidmod-Moderation/clip-abc.json"
     with pytest.raises(ValueError, match="not a Step Functions execution ARN"):

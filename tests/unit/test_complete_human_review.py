@@ -184,11 +184,14 @@ def test_racing_duplicates_send_once_and_the_loser_never_overwrites_done(env, la
     """Both events read PENDING; the first claims, sends and marks DONE; the second's claim must fail."""
     app, ddb, s3 = env
     s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
-    stale_read = app.pending_task("vidmod-abc123")  # what the slower duplicate read before the winner finished
+    from vidmod_contracts.review_tasks import ReviewTasks
+
+    tasks = ReviewTasks(ddb, TABLE)
+    stale_read = tasks.get("vidmod-abc123")  # what the slower duplicate read before the winner finished
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
     assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
-    monkeypatch.setattr(app, "pending_task", lambda name: stale_read)
+    monkeypatch.setattr(ReviewTasks, "get", lambda self, name: stale_read)
     monkeypatch.setattr(app, "sfn", FakeSfn(error_code="TaskTimedOut"))  # what a second send would get
     assert app.lambda_handler(event("completed"), lambda_context) == {"ignored": "duplicate"}
     assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
@@ -199,13 +202,18 @@ def test_an_event_arriving_while_another_sends_is_retried_and_a_crashed_claim_is
 ):
     app, ddb, s3 = env
     s3.put_object(Bucket="results-bucket", Key=OUTPUT_KEY, Body=json.dumps(a2i_output(APPROVE)))
+    from review_completion import ReviewBeingSent
+
+    from vidmod_contracts.review_tasks import CLAIM_LEASE_SECONDS, ReviewTasks
+
     sfn = FakeSfn()
     monkeypatch.setattr(app, "sfn", sfn)
-    assert app.claim("vidmod-abc123", "tok+/=")  # another invocation is sending right now
-    with pytest.raises(app.ReviewBeingSent):  # not "ignored": if that sender dies, this retry must deliver
+    tasks = ReviewTasks(ddb, TABLE)
+    assert tasks.claim("vidmod-abc123", "tok+/=", int(time.time()))  # another invocation is sending right now
+    with pytest.raises(ReviewBeingSent):  # not "ignored": if that sender dies, this retry must deliver
         app.lambda_handler(event("completed"), lambda_context)
     assert sfn.calls == [] and status_of(ddb) == "SENDING"
-    later = time.time() + app.CLAIM_LEASE_SECONDS + 5
+    later = time.time() + CLAIM_LEASE_SECONDS + 5
     monkeypatch.setattr(app.time, "time", lambda: later)  # the sender crashed; its lease ran out
     assert app.lambda_handler(event("completed"), lambda_context) == {"sent": "APPROVE"}
     assert len(sfn.calls) == 1 and status_of(ddb) == "DONE"
@@ -278,7 +286,7 @@ def test_an_answer_without_exactly_one_decision_fails_the_task_instead_of_hangin
 
 def test_split_panel_rejects(aws, load_function):
     load_function("complete_human_review")
-    import a2i_output as parser
+    from vidmod_contracts import review_answers as parser
 
     output = a2i_output(APPROVE)
     reject = {"decision-approve": {"value": False}, "decision-reject": {"value": True}}

@@ -253,11 +253,14 @@ def test_a_parent_reported_without_a_more_specific_label_is_judged_by_its_own_ru
     assert decision.outcome == "REVIEW" and [r.label for r in decision.reasons] == [KISSING_L1]
 
 
+OVERRIDE = "s3://policy/rules/ruleset.json"
+
+
 @pytest.fixture
 def ruleset_override(aws, monkeypatch, load_function):
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="policy")
-    monkeypatch.setenv("RULESET_S3_URI", "s3://policy/rules/ruleset.json")
+    monkeypatch.setenv("RULESET_S3_URI", OVERRIDE)
     app = load_function("evaluate_rules")
     base = json.loads(sys.modules["rules"].DEFAULT_RULESET.read_text())
 
@@ -269,27 +272,30 @@ def ruleset_override(aws, monkeypatch, load_function):
 
 def test_an_overridden_rule_set_is_re_read_after_its_ttl_not_cached_forever(ruleset_override):
     app, publish = ruleset_override
+    source = sys.modules["ruleset_source"]
     now = [1000.0]
     publish("2026-12-01.1")
-    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-01.1"
+    assert source.active_ruleset(app.s3, OVERRIDE, clock=lambda: now[0]).version == "2026-12-01.1"
     publish("2026-12-02.1")
-    now[0] += app.RULESET_TTL_SECONDS - 1
-    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-01.1"  # within the TTL: no S3 call
+    now[0] += source.RULESET_TTL_SECONDS - 1
+    # within the TTL: no S3 call
+    assert source.active_ruleset(app.s3, OVERRIDE, clock=lambda: now[0]).version == "2026-12-01.1"
     now[0] += 2
-    assert app.active_ruleset(clock=lambda: now[0]).version == "2026-12-02.1"
+    assert source.active_ruleset(app.s3, OVERRIDE, clock=lambda: now[0]).version == "2026-12-02.1"
 
 
 def test_an_unchanged_override_is_kept_after_a_not_modified_answer(ruleset_override, monkeypatch):
     app, publish = ruleset_override
+    source = sys.modules["ruleset_source"]
     publish("2026-12-01.1")
-    first = app.active_ruleset(clock=lambda: 0.0)
+    first = source.active_ruleset(app.s3, OVERRIDE, clock=lambda: 0.0)
     requests = []
-    original = app._s3().get_object
+    original = app.s3.get_object
 
     def spy(**kwargs):
         requests.append(kwargs)
         return original(**kwargs)
 
-    monkeypatch.setattr(app._s3(), "get_object", spy)
-    assert app.active_ruleset(clock=lambda: 10_000.0) is first
+    monkeypatch.setattr(app.s3, "get_object", spy)
+    assert source.active_ruleset(app.s3, OVERRIDE, clock=lambda: 10_000.0) is first
     assert requests and requests[0]["IfNoneMatch"]  # a conditional GET on the cached ETag

@@ -131,9 +131,11 @@ def test_a_refused_heartbeat_expires_only_a_row_older_than_its_tasks_start(heart
 def test_a_missing_loop_expires_its_row_only_after_the_start_grace_period(heartbeat, aws, lambda_context):
     import time
 
+    from heartbeats import LOOP_START_GRACE_SECONDS
+
     app, ddb = heartbeat, aws.client("dynamodb")
     now = int(time.time())
-    for name, created in [("live", now - app.LOOP_START_GRACE_SECONDS - 60), ("finished", now)]:
+    for name, created in [("live", now - LOOP_START_GRACE_SECONDS - 60), ("finished", now)]:
         ddb.update_item(
             TableName="tasks",
             Key={"humanLoopName": {"S": name}},
@@ -151,20 +153,24 @@ def test_a_missing_loop_expires_its_row_only_after_the_start_grace_period(heartb
 
 
 def test_a_row_whose_token_was_replaced_meanwhile_is_not_expired(heartbeat, aws):
-    app, ddb = heartbeat, aws.client("dynamodb")
+    from vidmod_contracts.review_tasks import ReviewTasks
+
+    ddb = aws.client("dynamodb")
     ddb.update_item(
         TableName="tasks",
         Key={"humanLoopName": {"S": "live"}},
         UpdateExpression="SET taskToken = :t",
         ExpressionAttributeValues={":t": {"S": "tok-retried"}},
     )
-    app.expire("live", "tok-live")
+    ReviewTasks(ddb, "tasks").expire("live", "tok-live")
     assert status_of(ddb, "live") == "PENDING"
 
 
 def test_a_heartbeat_limit_below_the_schedule_period_is_reported(heartbeat, aws, monkeypatch, lambda_context):
+    from vidmod_contracts.schedules import rate_seconds
+
     app, ddb = heartbeat, aws.client("dynamodb")
-    assert app.schedule_seconds("rate(10 minutes)") == 600 and app.schedule_seconds("rate(1 hour)") == 3600
+    assert rate_seconds("rate(10 minutes)") == 600 and rate_seconds("rate(1 hour)") == 3600
     monkeypatch.setenv("HEARTBEAT_SCHEDULE", "rate(10 minutes)")
     ddb.update_item(
         TableName="tasks",

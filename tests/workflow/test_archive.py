@@ -6,8 +6,7 @@ import json
 import time
 
 import pytest
-
-from vidmod.local.scripted import Script, detection
+from scripted_rekognition import Script, detection
 
 pytestmark = pytest.mark.workflow
 HATE = detection("Nazi Party", "Hate Symbols", 2, 99.0, 4000)

@@ -15,6 +15,7 @@ import pytest
 from audit.golden import check_run
 from botocore.stub import Stubber
 from harness import WEAPON
+from scripted_rekognition import Script, detection
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -22,10 +23,9 @@ from vidmod.audit.history import all_events
 from vidmod.audit.record import record_hash
 from vidmod.audit.render import to_html
 from vidmod.audit.sources import AuditSources, audit, audit_target
-from vidmod.audit.web import audit_routes
-from vidmod.cli import main
-from vidmod.local.clients import http_api_event
-from vidmod.local.scripted import Script, detection
+from vidmod.cli.main import main
+from vidmod.emulator.clients import http_api_event
+from vidmod.emulator.portal.audit_pages import audit_routes
 
 pytestmark = pytest.mark.workflow
 EVIL = '<img src=x onerror="window.__pwned=1">'

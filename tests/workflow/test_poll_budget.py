@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from harness import Workflow, start_stack
-
-from vidmod.local.scripted import Script
+from scripted_rekognition import Script
 
 pytestmark = pytest.mark.workflow
 

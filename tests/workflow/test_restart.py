@@ -1,4 +1,4 @@
-"""The embedded stack keeps its state across a restart, as an AWS account would (``vidmod.local.persistence``).
+"""The embedded stack keeps its state across a restart, as an AWS account would (``vidmod.emulator.persistence``).
 
 A finished execution stays listed with its history and its decision record; an execution that was waiting
 for a reviewer when the stack stopped is started again under its own name, finds its review still in the
@@ -11,10 +11,10 @@ import pickle
 
 import pytest
 from harness import WEAPON, Workflow, start_stack
+from scripted_rekognition import Script
 
-from vidmod.local import persistence
-from vidmod.local.scripted import Script
-from vidmod.local.stack import LocalStack, StackOptions
+from vidmod.emulator import persistence
+from vidmod.emulator.stack import LocalStack, StackOptions
 
 pytestmark = pytest.mark.workflow
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from audit.golden import check_run
 from harness import WEAPON, Workflow, start_stack
+from scripted_rekognition import Script
 
 from vidmod.audit.sources import AuditSources, audit
-from vidmod.local.scripted import Script
 
 pytestmark = pytest.mark.workflow
 

@@ -11,11 +11,11 @@ import time
 
 import pytest
 from harness import WEAPON
+from scripted_rekognition import Script, detection
 
 from vidmod.detector import COVERED_CATEGORIES
-from vidmod.local.clients import http_api_event
-from vidmod.local.events import s3_object_created_event
-from vidmod.local.scripted import Script, detection
+from vidmod.emulator.clients import http_api_event
+from vidmod.emulator.event_router import s3_object_created_event
 
 pytestmark = pytest.mark.workflow
 

@@ -1,6 +1,6 @@
 """Read the archived copy of an execution (Step Functions forgets a finished history after 90 days).
 
-``functions/archive_execution`` writes ``s3://<AuditBucket>/executions/<machine>/<name>.json`` once per
+``functions/archive_execution`` writes ``vidmod_contracts.archive.build_archive`` at ``archive_key`` once per
 finished execution: ``{"format": 1, "execution": <DescribeExecution>, "events": [...], "archivedAt": ...}``
 with ISO-8601 times. ``parse_archive`` is the one place that reads that format.
 """
@@ -14,6 +14,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from vidmod.audit.history import iso, normalized
+from vidmod_contracts.archive import ARCHIVE_FORMAT, archive_key
 
 MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 COMPARED_FIELDS = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "input", "output")
@@ -28,14 +29,6 @@ class Archived:
     overwrites: int = 0  # later versions of the key: archive_execution writes once, so any is an alteration
 
 
-def archive_key(execution_arn: str) -> str:
-    """``arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME`` → ``executions/MACHINE/NAME.json``."""
-    parts = execution_arn.split(":")
-    if len(parts) != 8 or parts[5] != "execution":
-        raise ValueError(f"not a Step Functions execution ARN: {execution_arn!r}")
-    return f"executions/{parts[6]}/{parts[7]}.json"
-
-
 def parse_archive(key: str, body: bytes) -> Archived:
     try:
         document = json.loads(body)
@@ -48,7 +41,7 @@ def parse_archive(key: str, body: bytes) -> Archived:
         and all(isinstance(e, dict) for e in events)
     ):
         raise ValueError(f"{key} is not an execution archive (altered?): expected an object with execution and events")
-    if document.get("format", 1) != 1:
+    if document.get("format", ARCHIVE_FORMAT) != ARCHIVE_FORMAT:
         raise ValueError(f"{key}: archive format {document.get('format')!r} is not supported by this audit")
     return Archived(
         key=key,

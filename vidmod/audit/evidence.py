@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from vidmod_contracts import review_answers
+
 Fetch = Callable[[str, str], bytes | None]  # (bucket, key) → bytes, or None when the object is gone
-# The answer names ui/moderation-review.liquid.html submits (as functions/complete_human_review reads them).
-VERDICTS = {"tp": "true-positive", "fp": "false-positive", "wrong": "wrong-category"}
 
 
 @dataclass
@@ -97,37 +97,20 @@ def check_file(
     return EvidenceCheck(what, uri, status, expected or "", actual), document
 
 
-def _checked(content: dict, name: str) -> bool:
-    value = content.get(name)
-    return isinstance(value, dict) and value.get("value") is True
-
-
 def reviewer_answers(output: dict) -> list[dict]:
-    """Each reviewer's answers; verdict index i refers to ``inputContent.segments[i]``."""
-    shown = (output.get("inputContent") or {}).get("segments") or []
-    answers = []
-    for answer in output.get("humanAnswers") or []:
-        content = answer.get("answerContent") or {}
-        approve, reject = _checked(content, "decision-approve"), _checked(content, "decision-reject")
-        verdicts = []
-        for index, segment in enumerate(shown):
-            suffix = next((s for s in VERDICTS if _checked(content, f"seg-{index}-{s}")), None)
-            if suffix:
-                category = str(content.get(f"seg-{index}-category", "")) if suffix == "wrong" else ""
-                label = segment.get("name", "")
-                verdicts.append({"index": index, "label": label, "verdict": VERDICTS[suffix], "category": category})
-        answers.append(
-            {
-                "workerId": answer.get("workerId", ""),
-                "decision": "INVALID" if approve == reject else ("APPROVE" if approve else "REJECT"),
-                "acceptanceTime": answer.get("acceptanceTime", ""),
-                "submissionTime": answer.get("submissionTime", ""),
-                "timeSpentInSeconds": float(answer.get("timeSpentInSeconds", 0.0)),
-                "comment": str(content.get("comment", ""))[:2000],
-                "verdicts": verdicts,
-            }
-        )
-    return answers
+    """Each reviewer's answers as the report shows them; verdict index i refers to ``inputContent.segments[i]``."""
+    return [
+        {
+            "workerId": answer.workerId,
+            "decision": answer.decision,
+            "acceptanceTime": answer.acceptanceTime,
+            "submissionTime": answer.submissionTime,
+            "timeSpentInSeconds": answer.timeSpentInSeconds,
+            "comment": answer.comment,
+            "verdicts": [asdict(verdict) for verdict in answer.verdicts],
+        }
+        for answer in review_answers.reviewer_answers(output)
+    ]
 
 
 def cross_check(review: dict, answers: list[dict]) -> list[str]:
@@ -137,7 +120,7 @@ def cross_check(review: dict, answers: list[dict]) -> list[str]:
     last = answers[-1]
     said = {
         "reviewer": ",".join(a["workerId"] for a in answers),
-        "decision": "REJECT" if any(a["decision"] == "REJECT" for a in answers) else "APPROVE",
+        "decision": review_answers.consolidated_decision(a["decision"] for a in answers),
         "acceptanceTime": last["acceptanceTime"],
         "submissionTime": last["submissionTime"],
         "timeSpentInSeconds": last["timeSpentInSeconds"],

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
+
+from vidmod_contracts.times import iso_millis as iso
 
 
 def all_events(sfn, execution_arn: str) -> list[dict]:
     """Every event of a history: AWS pages them (up to 25,000 events in 1,000-event pages)."""
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn, maxResults=1000)
     return [event for page in pages for event in page["events"]]
-
-
-def iso(value: object) -> str:
-    """One spelling for every time (boto3 datetimes, archive strings): UTC, milliseconds, ``Z``."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalized(events: list[dict]) -> list[dict]:

@@ -6,7 +6,6 @@ The same calls answer against AWS and against the local endpoint; only the clien
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +15,8 @@ from vidmod.audit.archive import MISSING, compare, overwrite_findings, read_arch
 from vidmod.audit.history import all_events, iso
 from vidmod.audit.record import record_key, record_write
 from vidmod.audit.timeline import AuditReport, build_report
-
-# functions/submit/submission.py names executions "<stem of the key>-<digest>"; the fallback search uses it.
-NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+from vidmod_contracts.archive import archive_prefix
+from vidmod_contracts.executions import execution_arn, name_stem
 
 
 @dataclass
@@ -46,7 +44,7 @@ class AuditSources:
             return target
         if not self.state_machine_arn:
             raise LookupError(f"{target}: an execution name needs the state machine ARN (--stack-name)")
-        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{target}"
+        return execution_arn(self.state_machine_arn, target)
 
     def fetch(self, bucket: str, key: str) -> bytes | None:
         try:
@@ -128,7 +126,7 @@ class AuditSources:
 
     def _listed(self, uri: str, version: str | None) -> list[str]:
         key = uri.removeprefix("s3://").partition("/")[2]
-        stem = NAME_UNSAFE.sub("-", key.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("-")[:20] or "video"
+        stem = name_stem(key)  # submit names executions "<stem of the key>-<digest>"
         found: dict[str, str] = {}  # arn → start date
         if self.state_machine_arn:
             pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
@@ -139,7 +137,7 @@ class AuditSources:
                         found[execution["executionArn"]] = iso(execution["startDate"])
         if self.archive_bucket and self.state_machine_arn:
             machine = self.state_machine_arn.rsplit(":", 1)[-1]
-            for arn, started in self._archived(f"executions/{machine}/{stem}-", uri, version):
+            for arn, started in self._archived(archive_prefix(machine, f"{stem}-"), uri, version):
                 found.setdefault(arn, started)
         return sorted(found, key=found.__getitem__)
 

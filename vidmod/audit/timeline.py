@@ -29,7 +29,11 @@ STATE_OUTPUTS = {  # state → the path its output adds
     "EvaluateRules": "decision",
     "HumanReview": "review",
 }
-FINAL_STATES = {"DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules", "FailedValidation"}
+# States whose output holds $.final (the last one read wins): BuildRecord builds it and AddErrorToRecord adds a
+# failure's error. Histories recorded before BuildRecord existed have it from the outcome state itself.
+RECORD_BUILDERS = ("BuildRecord", "AddErrorToRecord")
+OUTCOME_STATES = ("DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules", "FailedValidation")
+FINAL_STATES = {*RECORD_BUILDERS, *OUTCOME_STATES}
 RULE_FACTS = (
     "outcome",
     "ruleSetVersion",
@@ -112,7 +116,7 @@ def _read_events(report: AuditReport, events: list[dict]) -> dict[str, dict]:
 
 
 def final_facts(events: list[dict]) -> dict:
-    """$.final of the decision state the execution passed through ({} if none yet)."""
+    """$.final as the history built it (BuildRecord, or the outcome state in older histories); {} if none yet."""
     report = AuditReport(executionArn="", status="")
     _read_events(report, events)
     return report.final

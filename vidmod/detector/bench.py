@@ -25,7 +25,7 @@ from rich.table import Table
 from vidmod.detector.analyze import analyze
 from vidmod.detector.models import Label, NudityDetector
 from vidmod.detector.samples import sample_video_path
-from vidmod.detector.testing import loop_video
+from vidmod.detector.synthetic import loop_video
 
 REVIEW_THRESHOLD = 50.0
 DEBIAN_COCKATOO = Path("/usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4")

@@ -1,0 +1,145 @@
+"""The engine patches and the template reader: fail loudly if a moto upgrade moves what they patch."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from vidmod.emulator import lambda_service
+from vidmod.emulator import moto_patches as engine
+from vidmod.emulator.template import FunctionSpec, Resolver, TemplateError, read_resources
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = FunctionSpec(
+    "Echo",
+    "echo",
+    "arn:aws:lambda:us-east-1:123456789012:function:echo",
+    FIXTURES / "echo",
+    "app.lambda_handler",
+    5,
+    128,
+    {"GREETING": "hello"},
+)
+
+
+def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
+    assert version("moto") == engine.MOTO_VERSION
+    from moto.awslambda.models import LambdaFunction
+    from moto.s3 import notifications
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert list(inspect.signature(LambdaFunction._invoke_lambda).parameters) == ["self", "event"]
+    assert "_get_evaluation_environment" in vars(ExecutionWorker)
+    from moto.stepfunctions.parser.asl.component.state import state
+
+    assert "StateData" in vars(state) and 'context_object_data["State"] = StateData(' in inspect.getsource(state)
+    source = inspect.getsource(ExecutionWorker._execution_logic)
+    assert "self.env.event_manager.add_event(" in source and "event_type=HistoryEventType.ExecutionStarted" in source
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert isinstance(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES, dict)
+    assert "moto_server_port()" in inspect.getsource(boto_client.boto_client_for)
+    assert list(inspect.signature(notifications.send_event).parameters) == ["account_id", "event_name", "bucket", "key"]
+
+
+def test_the_moto_internals_persistence_relies_on_still_exist():
+    from moto.s3.models import FakeKey, s3_backends
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    # vidmod.emulator.persistence rebuilds finished executions with this constructor and pickles S3 keys.
+    assert list(inspect.signature(Execution.__init__).parameters) == [
+        "self",
+        "name",
+        "sm_type",
+        "role_arn",
+        "exec_arn",
+        "account_id",
+        "region_name",
+        "state_machine",
+        "start_date",
+        "cloud_watch_logging_session",
+        "activity_store",
+        "input_data",
+        "trace_header",
+    ]
+    assert "env.event_manager.get_event_history()" in inspect.getsource(Execution.to_history_output)
+    assert "__getstate__" in vars(FakeKey) and "__setstate__" in vars(FakeKey)
+    assert "aws" in s3_backends["123456789012"]
+
+
+def test_handler_runs_with_its_environment_and_a_lambda_context():
+    lambda_service.SETTINGS["endpoint_url"] = "http://127.0.0.1:1"
+    result, errored, logs = lambda_service.invoke(ECHO, {})
+    assert not errored
+    assert result == {"greeting": "hello", "function": "echo", "remaining": True, "endpoint": "http://127.0.0.1:1"}
+    assert "a log line" in logs
+
+
+def test_handler_errors_come_back_in_lambdas_error_shape():
+    result, errored, _ = lambda_service.invoke(ECHO, {"raise": "no thanks"})
+    assert errored and result["errorType"] == "Refused" and result["errorMessage"] == "no thanks"
+    assert result["stackTrace"]
+
+
+def test_the_functions_timeout_is_enforced():
+    fast = dataclasses.replace(ECHO, timeout=1)
+    result, errored, _ = lambda_service.invoke(fast, {"sleep": 5})
+    assert errored and result["errorType"] == "Sandbox.Timedout"
+
+
+def test_template_resources_follow_the_template():
+    resources = read_resources(
+        ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x", "MinConfidence": "70"}
+    )
+    validate = resources.functions["ValidateInputFunction"]
+    assert validate.environment["MIN_CONFIDENCE"] == "70"
+    assert validate.environment["RESULTS_BUCKET"] == resources.bucket_name("ResultsBucket")
+    assert validate.code_dir == ROOT / "functions" / "validate_input"
+    assert "${" not in resources.state_machine["definition"]
+    assert resources.state_machine["arn"] in resources.functions["SubmitFunction"].environment["STATE_MACHINE_ARN"]
+    assert {r["function"] for r in resources.rules} == {
+        resources.functions["SubmitFunction"].name,
+        resources.functions["CompleteHumanReviewFunction"].name,
+        resources.functions["ArchiveExecutionFunction"].name,
+    }
+    assert resources.buckets["MediaBucket"] == {
+        "name": "t-mediabucket",
+        "versioned": True,
+        "eventbridge": True,
+        "objectLock": None,
+    }
+    assert resources.buckets["AuditBucket"]["objectLock"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 365}},
+    }
+
+
+def test_unknown_overrides_and_unsupported_intrinsics_are_refused():
+    with pytest.raises(TemplateError, match="unknown parameter overrides"):
+        read_resources(ROOT, "t", {"FlowDefinitionArn": "x", "Nope": "1"})
+    resolver = Resolver({"Resources": {}, "Parameters": {}}, "t", {})
+    with pytest.raises(TemplateError, match="Fn::ImportValue"):
+        resolver.resolve({"Fn::ImportValue": "x"})
+
+
+def test_event_patterns_use_the_real_matcher():
+    from vidmod.emulator.event_router import EventRouter, s3_object_created_event
+
+    resources = read_resources(ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x"})
+    router = EventRouter(lambda *_: None)
+    for rule in resources.rules:
+        router.add_rule(rule["name"], rule["pattern"], rule["function"])
+    media = resources.bucket_name("MediaBucket")
+    upload = [f for _, f in router.matching(s3_object_created_event(media, "us-east-1", "a/B.MP4", 1, "e", "v"))]
+    assert upload == [resources.functions["SubmitFunction"].name]
+    assert router.matching(s3_object_created_event(media, "us-east-1", "a/b.txt", 1, "e", "v")) == []
+    assert router.matching(s3_object_created_event("other", "us-east-1", "a.mp4", 1, "e", "v")) == []
+    router.close()

@@ -1,1 +1,0 @@
-"""Local Amazon Augmented AI (A2I) runtime."""

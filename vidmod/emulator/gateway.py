@@ -1,0 +1,115 @@
+"""One local AWS endpoint on 127.0.0.1: moto for most services, the project's own services for the rest.
+
+| request                                  | served by                                   |
+| ---------------------------------------- | ------------------------------------------- |
+| ``X-Amz-Target: RekognitionService.*``   | the local detector (or a scripted stand-in) |
+| path ``/human-loops...``                 | the local A2I runtime                       |
+| ``X-Amz-Target: AWSEvents.PutEvents``    | the event router (template rules)           |
+| everything else                          | moto's server application                   |
+
+Requests a web page makes (cross-site, or through a rebound DNS name) are refused before any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from vidmod.emulator.event_router import EventRouter
+from vidmod.emulator.hosts import LOOPBACK_NAMES, host_name
+
+WSGIApp = Callable
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """No access log on stderr: the CLI shows progress instead."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+def _with_request_id(start_response):
+    """AWS answers carry a request id; the engine's error handling reads it from every error response."""
+
+    def start(status, headers, exc_info=None):
+        if not any(name.lower() == "x-amzn-requestid" for name, _ in headers):
+            headers = [*headers, ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return start_response(status, headers, exc_info)
+
+    return start
+
+
+def refusal(environ: dict) -> str | None:
+    """Why a request must not reach the local services, or None: only this machine's AWS clients may use them.
+
+    A web page open in the user's browser can address 127.0.0.1 too, directly or through a name of its own that
+    it re-points at 127.0.0.1 (DNS rebinding), and the stack holds task tokens and decision records. Browsers
+    mark such requests (``Origin``, ``Sec-Fetch-Site``) and keep the page's own name in ``Host``; the AWS CLI,
+    the SDKs and the engine send neither header and name this machine.
+    """
+    host = environ.get("HTTP_HOST", "")
+    name = host_name(host)
+    if not (name in LOOPBACK_NAMES or name.endswith(".localhost") or name == environ.get("SERVER_NAME", "").lower()):
+        return f"Host {host!r} is not this machine: the local endpoint answers only requests addressed to it"
+    if "HTTP_ORIGIN" in environ or environ.get("HTTP_SEC_FETCH_SITE", "none") != "none":
+        return "requests made by web pages are refused: use the AWS CLI or an SDK with --endpoint-url"
+    return None
+
+
+def _refuse(reason: str, start_response) -> list[bytes]:
+    body = json.dumps({"__type": "AccessDeniedException", "message": reason}).encode()
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class Gateway:
+    def __init__(self, router: EventRouter, rekognition: WSGIApp | None = None, a2i: WSGIApp | None = None):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.router = router
+        self.rekognition = rekognition
+        self.a2i = a2i
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, environ, start_response):
+        if (reason := refusal(environ)) is not None:
+            return _refuse(reason, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        path = environ.get("PATH_INFO", "")
+        if target.startswith("RekognitionService.") and self.rekognition is not None:
+            return self.rekognition(environ, _with_request_id(start_response))
+        if path.startswith("/human-loops") and self.a2i is not None:
+            return self.a2i(environ, _with_request_id(start_response))
+        if target == "AWSEvents.PutEvents":
+            return self._put_events(environ, start_response)
+        return self.moto(environ, start_response)
+
+    def _put_events(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        response = json.dumps(self.router.put_events(body.get("Entries", []))).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(response)))]
+        )
+        return [response]
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        # A port in use: werkzeug says so ("Port N is in use by another program") and exits.
+        self._server = make_server(host, port, self, threaded=True, request_handler=QuietRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="vidmod-gateway", daemon=True)
+        self._thread.start()
+        return f"http://{host}:{self._server.server_port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

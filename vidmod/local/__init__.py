@@ -1,1 +1,0 @@
-"""The embedded default: the same template, workflow and handlers on one machine, no AWS account."""
