@@ -92,12 +92,9 @@ def _terminated(self) -> None:
         listener(self.execution)
 
 
-def install(
-    endpoint_url: str, region: str = "us-east-1", on_execution_end: Callable[[object], None] | None = None
-) -> None:
-    """Apply the patches (idempotent) and point engine and handlers at the local endpoint."""
+def install(endpoint_url: str, on_execution_end: Callable[[object], None] | None = None) -> None:
+    """Apply the patches (idempotent) and point the engine's aws-sdk calls at the local endpoint."""
     SETTINGS.update(on_execution_end=on_execution_end)
-    lambda_service.SETTINGS.update(endpoint_url=endpoint_url, region=region)
     os.environ["MOTO_PORT"] = endpoint_url.rsplit(":", 1)[-1]
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda

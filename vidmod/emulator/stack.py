@@ -78,7 +78,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_url = self.gateway.start(self.options.host, self.options.port)
-        moto_patches.install(self.endpoint_url, REGION, on_execution_end=self._execution_ended)
+        moto_patches.install(self.endpoint_url, on_execution_end=self._execution_ended)
+        lambda_service.configure(self.endpoint_url, REGION, self.options.state_dir / "logs")
         hook_s3_notifications(self.router, {b["name"] for b in self.resources.buckets.values() if b["eventbridge"]})
         self.gateway.rekognition = self.options.rekognition or self._local_detector()
         self.a2i = self.options.a2i_runtime or self._local_a2i()
@@ -100,6 +101,7 @@ class LocalStack:
             if closable is not None and hasattr(closable, "close"):
                 closable.close()
         self.router.close()  # pending deliveries (e.g. a reviewer's verdict) reach their execution first
+        lambda_service.shutdown()
         # A start that failed (unreadable snapshot, schema mismatch) must not replace the saved state.
         snapshot = persistence.capture(ACCOUNT, REGION) if self.options.persist and self._loaded else None
         self.gateway.stop()

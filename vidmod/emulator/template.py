@@ -41,6 +41,7 @@ class FunctionSpec:
     events: dict[str, dict] = field(default_factory=dict)
     layers: tuple[Path, ...] = ()  # each listed layer's ContentUri: what Lambda unpacks to /opt/python
     layer_packages: tuple[str, ...] = ()  # what any of the template's layers ships: never from anywhere else
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions: the most environments at once
 
 
 @dataclass
@@ -223,6 +224,11 @@ def _function_layers(props: dict, globals_fn: dict, resolver: Resolver, layers: 
     return tuple(layers[arn] for arn in arns)
 
 
+def _reserved_concurrency(props: dict, resolver: Resolver) -> int | None:
+    value = resolver.resolve(props.get("ReservedConcurrentExecutions"))
+    return None if value in (None, NO_VALUE) else int(value)
+
+
 def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> LocalResources:
     template = load_template(root / "template.yaml")
     params = parameter_values(template, overrides)
@@ -271,6 +277,7 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
                 events=props.get("Events", {}),
                 layers=_function_layers(props, globals_fn, resolver, layers),
                 layer_packages=layer_packages,
+                reserved_concurrency=_reserved_concurrency(props, resolver),
             )
             functions[logical_id] = spec
             for event_name, event in spec.events.items():
