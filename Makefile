@@ -49,11 +49,13 @@ validate: test-deps  ## sam validate --lint, sam build, asl-validator
 	$(SAM_VENV)/bin/sam build --cached --parallel >/dev/null
 	npx --no-install asl-validator --json-path statemachine/moderation.asl.json
 
+# Two pytest workers (the machine's 2 cores), a test file per worker at a time: a module's local stack stays in one
+# process, and while one file waits on the workflow's timers the other computes.
 test: test-deps lint  ## everything: lint, template checks, unit, workflow, detector, browser tests
-	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(VPY) -m pytest -q
+	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(VPY) -m pytest -q -n 2 --dist loadfile
 
-bench: venv  ## detector benchmark: decode speed, detector speed, end-to-end vs real time, false positives
-	$(VPY) -m vidmod.detector.bench
+bench: venv  ## benchmarks: detector (decode limit, models, real-time factor, false positives), upload to review, Lambda overhead
+	$(VPY) -m vidmod.cli.bench
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam node_modules .vidmod

@@ -46,3 +46,23 @@ def test_every_function_of_the_template_lists_the_contracts_layer():
     for function in resources.functions.values():
         assert function.layers == (CONTRACTS,), function.logical_id
         assert "vidmod_contracts" in function.layer_packages
+
+
+def test_reserved_concurrency_is_read_from_the_template(tmp_path):
+    (tmp_path / "sm.asl.json").write_text('{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}')
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Limited:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: f/, Handler: app.lambda_handler, ReservedConcurrentExecutions: 2}\n"
+        "  Unlimited:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: f/, Handler: app.lambda_handler}\n"
+        "  Machine:\n"
+        "    Type: AWS::Serverless::StateMachine\n"
+        "    Properties: {DefinitionUri: sm.asl.json}\n"
+    )
+    functions = read_resources(tmp_path, "t", {}).functions
+    assert functions["Limited"].reserved_concurrency == 2
+    assert functions["Unlimited"].reserved_concurrency is None

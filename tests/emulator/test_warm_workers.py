@@ -123,3 +123,8 @@ def test_a_new_endpoint_starts_new_environments(logs, tmp_path):
     before = invoke(function)
     lambda_service.configure("http://127.0.0.1:2", "us-east-1", logs)
     assert invoke(function)["pid"] != before["pid"]
+
+
+def test_reserved_concurrency_zero_stops_the_function(logs):
+    result, errored, _ = lambda_service.invoke(warm(reserved_concurrency=0), {})
+    assert errored and result["errorType"] == "TooManyRequestsException"

@@ -203,7 +203,7 @@ def test_sam_validate_lint():
 
 def test_sam_build_packages_every_function(tmp_path):
     build_dir = tmp_path / "build"
-    result = _sam("build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache"))
+    result = _sam("build", "--parallel", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 0, result.stdout + result.stderr
     for function in ["SubmitFunction", "EvaluateRulesFunction", "CompleteHumanReviewFunction"]:
         assert (build_dir / function / "app.py").is_file()

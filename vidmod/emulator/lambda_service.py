@@ -181,7 +181,8 @@ class FunctionPool:
 
     def __init__(self, function: FunctionSpec, log_dir: Path | None):
         self.function = function
-        self.limit = function.reserved_concurrency or DEFAULT_CONCURRENCY
+        reserved = function.reserved_concurrency
+        self.limit = DEFAULT_CONCURRENCY if reserved is None else reserved
         self.log = FunctionLog(function, log_dir)
         self._idle: list[Worker] = []
         self._count = 0
@@ -226,6 +227,9 @@ class FunctionPool:
             worker.close()
 
     def invoke(self, event: object) -> Outcome:
+        if self.limit == 0:  # ReservedConcurrentExecutions: 0 stops the function, as in AWS
+            error = {"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."}
+            return Outcome(error, True, "")
         request_id = str(uuid.uuid4())
         worker = self._acquire()
         cold = worker is None
