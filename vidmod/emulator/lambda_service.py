@@ -102,12 +102,10 @@ class Worker:
     """One execution environment: a process that initialised the handler and answers invocations in turn."""
 
     function: FunctionSpec
-    log: FunctionLog
     process: subprocess.Popen = field(init=False)
     replies: queue.Queue = field(default_factory=queue.Queue)
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=200))
     init_ms: float = 0.0
-    init_logs: str = ""
     last_used: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -263,7 +261,7 @@ class FunctionPool:
 
     def _cold_start(self, request_id: str) -> tuple[Worker, Outcome | None]:
         """A new environment and its INIT phase; an init error fails this invocation and frees the place."""
-        worker = Worker(self.function, self.log)
+        worker = Worker(self.function)
         self.log.write(f"{now_iso()} INIT_START Runtime Version: python:3.13 (local)\tFunction: {self.function.name}")
         try:
             init = worker.initialise(self.function.timeout)
