@@ -24,9 +24,9 @@ def test_a_delivery_that_succeeds_is_not_repeated_and_a_stopping_stack_stops_ret
     calls: list[str] = []
     monkeypatch.setattr(stack, "invoke", lambda name, event: (calls.append(name), next(outcomes))[1])
     monkeypatch.setattr(stack_module, "ASYNC_RETRY_SECONDS", 0.05)
-    stack._deliver("f", {})
+    assert stack._deliver("f", {}) is True
     assert calls == ["f", "f"]
     stack._stop.set()
     monkeypatch.setattr(stack, "invoke", lambda name, event: (calls.append(name), ({}, True))[1])
-    stack._deliver("g", {})
-    assert calls == ["f", "f", "g"]  # no retry once the stack is stopping
+    assert stack._deliver("g", {}) is False  # not delivered: the next start delivers it (events.jsonl)
+    assert calls == ["f", "f"]  # a stopping stack starts no delivery and no retry

@@ -1,4 +1,5 @@
-"""The embedded stack keeps its state across a restart, as an AWS account would (``vidmod.emulator.persistence``).
+"""The embedded stack keeps its state across a clean restart, as an AWS account would (``vidmod.emulator.persistence``;
+kills with SIGKILL are in ``tests/emulator/test_crash_safety.py``).
 
 A finished execution stays listed with its history and its decision record; an execution that was waiting
 for a reviewer when the stack stopped is started again under its own name, finds its review still in the
@@ -7,7 +8,7 @@ queue, and finishes with the reviewer's decision.
 
 from __future__ import annotations
 
-import pickle
+import json
 
 import pytest
 from harness import WEAPON, Workflow, start_stack
@@ -36,7 +37,7 @@ def test_restart_keeps_finished_executions_and_resumes_a_pending_review(tmp_path
         loop = before.wait_for_review(pending)
     finally:
         stack.stop()
-    assert (state_dir / persistence.SNAPSHOT_FILE).is_file()
+    assert json.loads((state_dir / persistence.FORMAT_FILE).read_text())["version"] == persistence.FORMAT_VERSION
 
     stack, scripted = start_stack(tmp_path_factory, state_dir=state_dir)
     try:
@@ -69,22 +70,30 @@ def test_restart_keeps_finished_executions_and_resumes_a_pending_review(tmp_path
         stack.stop()
 
 
-def test_a_snapshot_from_another_moto_version_is_refused_with_a_message(tmp_path):
-    snapshot = persistence.Snapshot("0.0.1", None, {})
-    (tmp_path / persistence.SNAPSHOT_FILE).write_bytes(pickle.dumps(snapshot))
-    with pytest.raises(persistence.SnapshotError, match=r"saved with moto 0\.0\.1.*Move it aside"):
-        persistence.load(tmp_path)
+def test_a_state_directory_of_another_format_is_refused_in_one_line(tmp_path):
+    (tmp_path / persistence.FORMAT_FILE).write_text(json.dumps({"format": "vidmod-state", "version": 1, "moto": "0.1"}))
+    refusal = r"^\S+ holds vidmod state format 1 \(moto 0\.1\); .*move it aside"
+    with pytest.raises(persistence.StateError, match=refusal) as e:
+        persistence.check_format(tmp_path)
+    assert "\n" not in str(e.value)
 
 
-def test_a_stack_that_cannot_load_its_state_leaves_the_saved_state_alone(tmp_path):
-    """A refused snapshot is the user's data: stopping the half-started stack must not overwrite it."""
-    saved = pickle.dumps(persistence.Snapshot("0.0.1", None, {}))
-    (tmp_path / persistence.SNAPSHOT_FILE).write_bytes(saved)
+def test_a_state_directory_from_before_the_journal_is_refused(tmp_path):
+    (tmp_path / "stack.pickle").write_bytes(b"old snapshot")
+    with pytest.raises(persistence.StateError, match=r"format 1 \(stack\.pickle\).*move it aside"):
+        persistence.check_format(tmp_path)
+
+
+def test_a_stack_that_cannot_load_its_state_leaves_the_state_directory_alone(tmp_path):
+    """A refused state directory is the user's data: stopping the half-started stack must not write to it."""
+    (tmp_path / "stack.pickle").write_bytes(b"old snapshot")
+    before = sorted(p.name for p in tmp_path.iterdir())
     stack = LocalStack(StackOptions(state_dir=tmp_path))
-    with pytest.raises(persistence.SnapshotError):
+    with pytest.raises(persistence.StateError):
         stack.start()
     stack.stop()
-    assert (tmp_path / persistence.SNAPSHOT_FILE).read_bytes() == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "stack.pickle").read_bytes() == b"old snapshot"
 
 
 def test_a_logged_in_reviewer_stays_logged_in_across_a_restart(tmp_path_factory):

@@ -51,7 +51,7 @@ def _client(args, service: str):
 
 # ---------------------------------------------------------------------------- local up / demo
 def start_stack(args, port: int, portal_port: int, state_dir: Path, progress: DetectorProgress):
-    from vidmod.emulator.persistence import SnapshotError
+    from vidmod.emulator.persistence import StateError
     from vidmod.emulator.stack import LocalStack, StackOptions
 
     options = StackOptions(
@@ -64,7 +64,7 @@ def start_stack(args, port: int, portal_port: int, state_dir: Path, progress: De
     try:
         stack.start()
         portal_url = stack.start_portal(portal_port)
-    except (SnapshotError, ValueError, OSError) as error:  # unreadable state, a bad setting, a port in use
+    except (StateError, ValueError, OSError) as error:  # state of another format, a bad setting, a port in use
         stack.stop()
         raise SystemExit(f"vidmod: {error}") from None
     return stack, portal_url
@@ -80,23 +80,31 @@ def cmd_local_up(args) -> int:
     restored = stack.restored
     if restored.saved_at is None:
         console.print(
-            "  Started empty. Buckets, tables, executions, detector jobs and human loops are saved here on stop."
+            "  Started empty. Objects, items, executions, events, detector jobs and human loops are written here "
+            "before they are acknowledged: a crash loses nothing."
         )
     else:
         console.print(
-            f"  Restored the state saved {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC: {restored.finished} finished "
-            f"execution(s); {len(restored.rerun)} interrupted execution(s) started again under their own names"
-            + (f" ({', '.join(restored.rerun)})" if restored.rerun else "")
+            f"  Restored the state last written {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC: {restored.objects} "
+            f"object(s), {restored.finished} finished execution(s); {len(restored.rerun)} interrupted execution(s) "
+            "started again under their own names" + (f" ({', '.join(restored.rerun)})" if restored.rerun else "")
+            + (f"; {restored.redelivered} event delivery(ies) resumed" if restored.redelivered else "")
         )
     console.print(f"  Try: vidmod submit VIDEO.mp4 --endpoint-url {stack.endpoint_url}   (Ctrl-C to stop)")
     stopping = threading.Event()
-    # SIGTERM (kill, systemd, a container stop) stops as cleanly as Ctrl-C: the state is saved either way.
+    # SIGTERM (kill, systemd, a container stop) stops as cleanly as Ctrl-C. Nothing is left to save: what the
+    # stack acknowledged is on disk already, so even SIGKILL loses nothing.
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with contextlib.suppress(KeyboardInterrupt):
         stopping.wait()
-    console.print("stopping: saving the stack's state")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
     progress.stop()
+    running = len(stack.running_executions())
     stack.stop()
+    console.print(
+        f"vidmod local stack stopped; {running} running execution(s) suspended, resumed by the next "
+        f"`vidmod local up --state-dir {stack.options.state_dir}`"
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from vidmod.emulator.clients import local_client
+from vidmod.emulator.journal import atomic_write
 from vidmod_contracts.times import iso_millis
 
 NAME = re.compile(r"[a-z0-9](-*[a-z0-9])*")  # always used with fullmatch ("abc\n" is not a name)
@@ -73,6 +74,11 @@ class HumanLoopRuntime:
         self._retrier: threading.Thread | None = None
         self._media_cache: dict[str, tuple[tuple[int, int], tuple[str, str, str] | None]] = {}
 
+    def resume(self) -> None:
+        """Send the status events a stop or a crash left owed (once the event rules are in place)."""
+        if self._pending():
+            self._schedule_retry()
+
     # ------------------------------------------------------------------ storage
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
@@ -83,10 +89,7 @@ class HumanLoopRuntime:
         return json.loads(self._path(name).read_text(encoding="utf-8"))
 
     def _save(self, loop: dict) -> None:
-        path = self._path(loop["HumanLoopName"])
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(loop), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(self._path(loop["HumanLoopName"]), json.dumps(loop).encode())  # on disk before we answer
 
     def _client(self, service: str):
         return local_client(service, self.endpoint_url, self.region)

@@ -7,15 +7,20 @@
 | ``X-Amz-Target: AWSEvents.PutEvents``    | the event router (template rules)           |
 | everything else                          | moto's server application                   |
 
-Requests a web page makes (cross-site, or through a rebound DNS name) are refused before any of them.
+Requests a web page makes (cross-site, or through a rebound DNS name) are refused before any of them. A write
+that moto serves runs inside ``on_write`` (the stack's: its changes reach the disk before the answer is sent),
+and ``stop`` waits for the requests under way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -25,6 +30,7 @@ from vidmod.emulator.event_router import EventRouter
 from vidmod.emulator.hosts import LOOPBACK_NAMES, host_name
 
 WSGIApp = Callable
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -77,12 +83,25 @@ class Gateway:
         self.router = router
         self.rekognition = rekognition
         self.a2i = a2i
+        self.on_write: Callable[[dict], AbstractContextManager] | None = None
         self._server = None
         self._thread: threading.Thread | None = None
+        self._under_way = 0
+        self._idle = threading.Condition()
 
     def __call__(self, environ, start_response):
         if (reason := refusal(environ)) is not None:
             return _refuse(reason, start_response)
+        with self._idle:
+            self._under_way += 1
+        try:
+            return self._route(environ, start_response)
+        finally:
+            with self._idle:
+                self._under_way -= 1
+                self._idle.notify_all()
+
+    def _route(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         path = environ.get("PATH_INFO", "")
         if target.startswith("RekognitionService.") and self.rekognition is not None:
@@ -91,7 +110,16 @@ class Gateway:
             return self.a2i(environ, _with_request_id(start_response))
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
-        return self.moto(environ, start_response)
+        if self.on_write is None or environ.get("REQUEST_METHOD", "GET") in READS:
+            return self.moto(environ, start_response)
+        with self.on_write(environ):
+            # moto's answer is complete here (nothing is sent before the server iterates it), so the write is on
+            # disk before a byte of the answer leaves.
+            response = self.moto(environ, start_response)
+            try:
+                return list(response)
+            finally:
+                getattr(response, "close", lambda: None)()
 
     def _put_events(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -109,7 +137,13 @@ class Gateway:
         self._thread.start()
         return f"http://{host}:{self._server.server_port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> None:
+        """Stop accepting requests, then wait (up to ``timeout`` seconds) for those under way to answer."""
         if self._server is not None:
             self._server.shutdown()
-            self._server.server_close()
+            deadline = time.monotonic() + timeout
+            with self._idle:
+                while self._under_way and time.monotonic() < deadline:
+                    self._idle.wait(0.1)
+            with contextlib.suppress(OSError):
+                self._server.server_close()

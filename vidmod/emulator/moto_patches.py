@@ -16,6 +16,9 @@ moto runs ASL for real (``execute_state_machine``), but:
 5. Step Functions sends "Step Functions Execution Status Change" to EventBridge when an execution ends; moto
    does not. ``BaseExecutionWorkerCommunication.terminated`` now also calls ``install``'s ``on_execution_end``
    with the execution, and the stack publishes the event AWS would send.
+6. What the stack must write to disk before it answers (``vidmod.emulator.persistence``): StartExecution,
+   StopExecution and SendTask* call ``Listeners`` before their answer leaves, and every history event is
+   passed to ``on_history_event`` as the engine adds it.
 ``tests/emulator/test_moto_patches.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
 
@@ -35,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from vidmod.emulator import lambda_service
 from vidmod_contracts.times import iso_millis
@@ -45,7 +50,24 @@ if version("moto") != MOTO_VERSION:  # pragma: no cover - the guard itself
 
 
 SDK_SERVICE_NAMES = {"sagemakera2iruntime": "sagemaker-a2i-runtime"}  # ASL aws-sdk name → boto3 name
-SETTINGS: dict = {"on_execution_end": None}
+
+
+def _ignore(*_args) -> None:
+    return None
+
+
+@dataclass
+class Listeners:
+    """What the stack hears from the engine; each call happens before the API call it reports answers."""
+
+    on_execution_end: Callable[[object], None] = _ignore  # execution (moto's), once it has ended
+    on_execution_start: Callable[[object], None] = _ignore  # execution, started (or found by name and input)
+    on_execution_stop: Callable[[object], None] = _ignore  # execution, StopExecution accepted
+    on_history_event: Callable[[str, datetime, dict], None] = _ignore  # execution ARN, start time, event
+    on_callback: Callable[[str, str], None] = _ignore  # operation, task token: SendTask* accepted
+
+
+LISTENERS = Listeners()
 
 
 def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
@@ -64,7 +86,26 @@ def _evaluation_environment(self):
     if start is not None and not isinstance(start, str):
         execution["StartTime"] = iso_millis(start)
         _stamp_execution_started(environment.event_manager, start)
+        _report_history(environment.event_manager, execution["Id"], start)
     return environment
+
+
+class _ReportingList(list):
+    """The engine's history list: every event appended is also handed to ``on_history_event``."""
+
+    def __init__(self, events, report: Callable[[dict], None]):
+        super().__init__(events)
+        self._report = report
+
+    def append(self, event) -> None:
+        super().append(event)
+        self._report(event)
+
+
+def _report_history(event_manager, execution_arn: str, start: datetime) -> None:
+    event_manager._history_event_list = _ReportingList(
+        event_manager._history_event_list, lambda event: LISTENERS.on_history_event(execution_arn, start, event)
+    )
 
 
 def _stamp_execution_started(event_manager, start: datetime) -> None:
@@ -87,18 +128,50 @@ _original_terminated = BaseExecutionWorkerCommunication.terminated
 
 def _terminated(self) -> None:
     _original_terminated(self)
-    listener = SETTINGS["on_execution_end"]
-    if listener is not None:
-        listener(self.execution)
+    LISTENERS.on_execution_end(self.execution)
 
 
-def install(endpoint_url: str, on_execution_end: Callable[[object], None] | None = None) -> None:
+_ORIGINAL_BACKEND = {
+    name: getattr(StepFunctionsParserBackend, name)
+    for name in ("start_execution", "stop_execution", "send_task_success", "send_task_failure", "send_task_heartbeat")
+}
+
+
+def _start_execution(self, *args, **kwargs):
+    execution = _ORIGINAL_BACKEND["start_execution"](self, *args, **kwargs)
+    LISTENERS.on_execution_start(execution)
+    return execution
+
+
+def _stop_execution(self, *args, **kwargs):
+    execution = _ORIGINAL_BACKEND["stop_execution"](self, *args, **kwargs)
+    LISTENERS.on_execution_stop(execution)
+    return execution
+
+
+def _callback(operation: str):
+    original = _ORIGINAL_BACKEND[operation]
+
+    def accepted(self, task_token, *args, **kwargs):
+        result = original(self, task_token, *args, **kwargs)  # raises when the token is unknown or gone
+        LISTENERS.on_callback(operation, task_token)
+        return result
+
+    return accepted
+
+
+def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     """Apply the patches (idempotent) and point the engine's aws-sdk calls at the local endpoint."""
-    SETTINGS.update(on_execution_end=on_execution_end)
+    global LISTENERS
+    LISTENERS = listeners or Listeners()
     os.environ["MOTO_PORT"] = endpoint_url.rsplit(":", 1)[-1]
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
     state_module.StateData = _state_data
     BaseExecutionWorkerCommunication.terminated = _terminated
+    StepFunctionsParserBackend.start_execution = _start_execution
+    StepFunctionsParserBackend.stop_execution = _stop_execution
+    for operation in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        setattr(StepFunctionsParserBackend, operation, _callback(operation))
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)

@@ -33,6 +33,7 @@ from vidmod.detector.models import (
     uncovered_categories,
 )
 from vidmod.emulator.clients import local_client
+from vidmod.emulator.journal import atomic_write
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")  # JobId and ClientRequestToken
@@ -123,7 +124,10 @@ class ContentModerationService:
         fps: float | None = None,
         on_progress: Callable[[dict], None] | None = None,
         max_duration_millis: int = MAX_DURATION_MILLIS,
+        paused: bool = False,
     ):
+        """``paused``: jobs (those a stop or a crash interrupted, too) wait for ``resume`` — the stack resumes
+        once the videos they read are back in S3."""
         self.endpoint_url, self.max_video_bytes = endpoint_url, max_video_bytes
         self.detector: Detector = detector or detector_from_env() or NudityDetector()
         self.fps = fps or sampling_rate(os.environ.get("VIDMOD_DETECTOR_FPS", "1"))
@@ -135,6 +139,9 @@ class ContentModerationService:
         self._idle = threading.Event()
         self._idle.set()
         self.jobs: dict[str, dict] = {}
+        self._ready = threading.Event()
+        if not paused:
+            self._ready.set()
         for path in self.directory.glob("*.json"):
             job = json.loads(path.read_text(encoding="utf-8"))
             self.jobs[job["JobId"]] = job
@@ -145,9 +152,7 @@ class ContentModerationService:
 
     # ------------------------------------------------------------------ jobs
     def _save(self, job: dict) -> None:
-        path = self.directory / f"{job['JobId']}.json"
-        path.with_suffix(".tmp").write_text(json.dumps(job), encoding="utf-8")
-        path.with_suffix(".tmp").replace(path)
+        atomic_write(self.directory / f"{job['JobId']}.json", json.dumps(job).encode())  # on disk before we answer
 
     def _enqueue(self, job_id: str) -> None:
         self._idle.clear()
@@ -156,12 +161,16 @@ class ContentModerationService:
     def _s3(self):
         return local_client("s3", self.endpoint_url, os.environ.get("AWS_REGION", "us-east-1"))
 
+    def resume(self) -> None:
+        self._ready.set()
+
     def _work(self) -> None:
+        self._ready.wait()
         while True:
             job_id = self._queue.get()
             if job_id is None:
                 return
-            job = self.jobs[job_id]
+            job = dict(self.jobs[job_id])  # answered as IN_PROGRESS until the result is on disk (below)
             try:
                 self._run(job)
             except NotAVideo as error:
@@ -176,6 +185,7 @@ class ContentModerationService:
             except OSError:  # a full or read-only state dir: the job is still answered from memory
                 log.exception("could not save job %s", job_id)
             self._notify(job)
+            self.jobs[job_id] = job
             if self._queue.empty():
                 self._idle.set()
 

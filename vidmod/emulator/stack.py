@@ -13,8 +13,9 @@ import logging
 import secrets
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vidmod.emulator import lambda_service, moto_patches, persistence
@@ -42,7 +43,7 @@ class StackOptions:
     port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
     schedule_scale: float = 1.0  # Schedule events fire every (rate × scale) seconds locally
-    persist: bool = True  # save S3, DynamoDB and executions on stop, restore them on start (``persistence``)
+    persist: bool = True  # keep S3, DynamoDB, executions and events on disk as they change (``persistence``)
     rekognition: Callable | None = None  # WSGI app; default: the local detector
     a2i_runtime: object | None = None  # default: vidmod.emulator.a2i.HumanLoopRuntime
     on_detector_progress: Callable[[dict], None] | None = None  # the local detector's per-job progress (CLI)
@@ -52,9 +53,11 @@ class StackOptions:
 class RestoreReport:
     """What a start brought back from the state directory."""
 
-    saved_at: object = None  # datetime of the snapshot, None when the stack started empty
+    saved_at: object = None  # when the state directory was last written, None when the stack started empty
     finished: int = 0
     rerun: list[str] = field(default_factory=list)
+    objects: int = 0
+    redelivered: int = 0
 
 
 class LocalStack:
@@ -72,41 +75,73 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.restored = RestoreReport()
-        self._loaded = False  # state restored and deployed: only then may stop() overwrite the snapshot
+        self.store = (
+            persistence.StateStore(self.options.state_dir, ACCOUNT, REGION) if self.options.persist else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.store is not None:
+            self.store.open()  # refuses another format before anything is written
         self.endpoint_url = self.gateway.start(self.options.host, self.options.port)
-        moto_patches.install(self.endpoint_url, on_execution_end=self._execution_ended)
+        moto_patches.install(self.endpoint_url, self._engine_listeners())
         lambda_service.configure(self.endpoint_url, REGION, self.options.state_dir / "logs")
         hook_s3_notifications(self.router, {b["name"] for b in self.resources.buckets.values() if b["eventbridge"]})
         self.gateway.rekognition = self.options.rekognition or self._local_detector()
         self.a2i = self.options.a2i_runtime or self._local_a2i()
         self.gateway.a2i = self.a2i.wsgi_app
-        snapshot = persistence.load(self.options.state_dir) if self.options.persist else None
-        self.deploy(snapshot)
-        if snapshot is not None:
-            self._rerun(snapshot)
+        self.deploy()
+        for service in (self.detector, self.a2i):  # interrupted jobs and owed events, now that S3 and rules exist
+            if hasattr(service, "resume"):
+                service.resume()
+        if self.store is not None:
+            self.gateway.on_write = self._durable_request
+            self._rerun()
+            self.restored.redelivered = self.router.redeliver()
         for schedule in self.resources.schedules:
             self._every(schedule["seconds"] * self.options.schedule_scale, schedule["function"])
-        self._loaded = True
         return self
 
     def stop(self) -> None:
+        """Stop cleanly: nothing is left to save (everything acknowledged is on disk already); executions still
+        running are suspended — what they do against the closing endpoint is not recorded — and start again on
+        the next start; deliveries not finished are redelivered then."""
+        if self.store is not None:
+            self.store.suspend()
         self._stop.set()
         if getattr(self, "_portal", None) is not None:
             self._portal.should_exit = True
         for closable in (self.detector, self.a2i):
             if closable is not None and hasattr(closable, "close"):
                 closable.close()
-        self.router.close()  # pending deliveries (e.g. a reviewer's verdict) reach their execution first
+        self.router.close()
+        self.gateway.stop()  # waits for the requests under way
         lambda_service.shutdown()
-        # A start that failed (unreadable snapshot, schema mismatch) must not replace the saved state.
-        snapshot = persistence.capture(ACCOUNT, REGION) if self.options.persist and self._loaded else None
-        self.gateway.stop()
-        if snapshot is not None:
-            persistence.save(self.options.state_dir, snapshot)
+        if self.store is not None:
+            self.store.close()
+
+    def _engine_listeners(self) -> moto_patches.Listeners:
+        listeners = moto_patches.Listeners(on_execution_end=self._execution_ended)
+        if self.store is not None:
+            executions = self.store.executions
+            listeners.on_execution_start = executions.started
+            listeners.on_execution_stop = executions.stopped
+            listeners.on_history_event = executions.history_event
+            listeners.on_callback = executions.callback
+        return listeners
+
+    @contextlib.contextmanager
+    def _durable_request(self, environ: dict) -> Iterator[None]:
+        """Around a write that moto serves: its changes reach the disk before the answer leaves the gateway,
+        and the S3 events it raised are published (durably) after that."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.router.deferring():
+            yield
+            if target.startswith("DynamoDB_"):
+                self.store.commit(s3=False)
+            elif not target:  # S3 (and other REST/query APIs, whose path names no bucket)
+                self.store.commit(_buckets_named(environ), tables=False)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -123,6 +158,7 @@ class LocalStack:
             self.options.state_dir,
             max_video_bytes=int(self.resources.parameters["MaxVideoBytes"]),
             on_progress=self.options.on_detector_progress,
+            paused=True,
         )
         return self.detector.wsgi_app
 
@@ -200,15 +236,23 @@ class LocalStack:
     def decisions_table(self) -> str:
         return self.resources.tables["DecisionsTable"]["TableName"]
 
+    def running_executions(self) -> list[str]:
+        """Names of the executions running now (those a stop suspends)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+        return [e.name for m in backend.state_machines for e in m.executions if e.status == "RUNNING"]
+
     # ------------------------------------------------------------------ deploy
-    def deploy(self, snapshot: persistence.Snapshot | None = None) -> None:
-        """Create the template's resources on a fresh account, keeping what a saved snapshot holds."""
+    def deploy(self) -> None:
+        """Create the template's resources on a fresh account, keeping what the state directory holds."""
         import urllib.request
 
         # A fresh account: moto's state is process-wide, so a previous stack in this process is wiped first.
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
-        if snapshot is not None:
-            persistence.restore_storage(snapshot, ACCOUNT, REGION)
+        if self.store is not None:
+            self.store.restore_storage()
+            self.restored.objects = self.store.objects
         s3, ddb, lam, sfn, iam = (self.client(s) for s in ("s3", "dynamodb", "lambda", "stepfunctions", "iam"))
         role = iam.create_role(
             RoleName=f"{self.options.stack_name}-local",
@@ -228,17 +272,8 @@ class LocalStack:
                 s3.put_bucket_notification_configuration(
                     Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}}
                 )
-        existing_tables = set(ddb.list_tables()["TableNames"])
         for table in self.resources.tables.values():
-            if table["TableName"] not in existing_tables:
-                ddb.create_table(**table)
-                continue
-            saved = ddb.describe_table(TableName=table["TableName"])["Table"]["KeySchema"]
-            if saved != table["KeySchema"]:
-                raise persistence.SnapshotError(
-                    f"table {table['TableName']} has key {saved} in the saved state but {table['KeySchema']} in "
-                    f"template.yaml; move {self.options.state_dir / persistence.SNAPSHOT_FILE} aside to start empty"
-                )
+            ddb.create_table(**table)
         package = io.BytesIO()
         with zipfile.ZipFile(package, "w") as archive:
             archive.writestr("README.txt", "code runs from functions/ via vidmod.emulator.lambda_runner")
@@ -258,38 +293,45 @@ class LocalStack:
         sfn.create_state_machine(
             name=machine["name"], definition=machine["definition"], roleArn=role["Role"]["Arn"], type="STANDARD"
         )
-        if snapshot is not None:
-            self.restored.finished = persistence.restore_executions(snapshot, ACCOUNT, REGION)
+        if self.store is not None:
+            self.restored.finished = self.store.restore_after_deploy()
         for rule in self.resources.rules:
             self.router.add_rule(rule["name"], rule["pattern"], rule["function"])
 
-    def _rerun(self, snapshot: persistence.Snapshot) -> None:
-        """Start the executions the last stop interrupted again, under their own names and inputs."""
+    def _rerun(self) -> None:
+        """Start the executions a stop or a crash interrupted again, under their own names and inputs."""
         sfn = self.client("stepfunctions")
-        for execution in snapshot.interrupted:
-            sfn.start_execution(
-                stateMachineArn=execution["stateMachineArn"], name=execution["name"], input=execution["input"]
-            )
-            self.restored.rerun.append(execution["name"])
-        self.restored.saved_at = snapshot.saved_at
+        for attempt in self.store.executions.interrupted:
+            sfn.start_execution(stateMachineArn=attempt.state_machine_arn, name=attempt.name, input=attempt.input)
+            self.restored.rerun.append(attempt.name)
+        if not self.store.new:
+            marker = self.options.state_dir / persistence.FORMAT_FILE
+            written = max((p.stat().st_mtime for p in self.options.state_dir.glob("*.j*")), default=0)
+            self.restored.saved_at = datetime.fromtimestamp(written or marker.stat().st_mtime, UTC)
 
     # ------------------------------------------------------------------ invocation
     def invoke(self, function_name: str, event: dict) -> tuple[object, bool]:
         result, errored, _ = lambda_service.invoke(lambda_service.REGISTRY[function_name], event)
         return result, errored
 
-    def _deliver(self, function_name: str, event: dict) -> None:
+    def _deliver(self, function_name: str, event: dict) -> bool:
         """EventBridge → Lambda (asynchronous): a failed invocation is retried twice, after a pause, as Lambda
-        does (one and two minutes in AWS, seconds here), so a retry meets a world that has moved on."""
+        does (one and two minutes in AWS, seconds here), so a retry meets a world that has moved on. False when
+        the stack stopped first (the event is delivered again on the next start)."""
         for attempt in range(3):
-            if attempt and self._stop.wait(ASYNC_RETRY_SECONDS * attempt):
-                return  # the stack is stopping
+            if self._stop.is_set() or (attempt and self._stop.wait(ASYNC_RETRY_SECONDS * attempt)):
+                return False
             _, errored = self.invoke(function_name, event)
             if not errored:
-                return
+                return True
+        return not self._stop.is_set()
 
     def _execution_ended(self, execution) -> None:
         """Step Functions tells EventBridge when an execution ends; the template's rules act on it."""
+        if self.store is not None:
+            if self._stop.is_set():
+                return  # suspended by the stop: it runs again on the next start
+            self.store.executions.ended(execution)
         self.router.publish(execution_status_change_event(execution, ACCOUNT, REGION))
 
     def _every(self, seconds: float, function_name: str) -> None:
@@ -303,3 +345,14 @@ class LocalStack:
         thread = threading.Thread(target=tick, name=f"schedule-{function_name}", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+
+def _buckets_named(environ: dict) -> set[str] | None:
+    """The bucket a path-style S3 request names (``/bucket/key``); None (every bucket) for any other request."""
+    from vidmod.emulator.hosts import host_name
+
+    name = host_name(environ.get("HTTP_HOST", ""))
+    if name.endswith(".localhost"):
+        return None  # virtual-hosted style (bucket.localhost): commit every bucket
+    first = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+    return {first} if first else None
