@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+import flask
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -31,6 +32,7 @@ from vidmod.emulator.hosts import LOOPBACK_NAMES, host_name
 
 WSGIApp = Callable
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+LARGE_BODY = 1024 * 1024  # a request body above this is an upload (a part of one): at most two at a time
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -49,6 +51,18 @@ def _with_request_id(start_response):
         return start_response(status, headers, exc_info)
 
     return start
+
+
+def _forget_body(_app, **_extra) -> None:
+    """Flask's request keeps the body it read, and moto leaves the request in reference cycles that only a full
+    garbage collection frees — one that runs by object count, not bytes: the 8 MB parts of a multipart upload
+    piled up by the hundred MB. The body is dropped when the request is torn down."""
+    request = flask.request._get_current_object()
+    request.__dict__.pop("data", None)
+    request.__dict__.pop("_cached_data", None)
+
+
+flask.request_tearing_down.connect(_forget_body)
 
 
 def refusal(environ: dict) -> str | None:
@@ -88,6 +102,9 @@ class Gateway:
         self._thread: threading.Thread | None = None
         self._under_way = 0
         self._idle = threading.Condition()
+        # moto holds a request body in memory several times over while it stores it; ten 8 MB parts of a multipart
+        # upload at once (boto3's default) would cost the stack hundreds of MB, and two cores gain nothing from it.
+        self._uploads = threading.BoundedSemaphore(2)
 
     def __call__(self, environ, start_response):
         if (reason := refusal(environ)) is not None:
@@ -112,7 +129,9 @@ class Gateway:
             return self._put_events(environ, start_response)
         if self.on_write is None or environ.get("REQUEST_METHOD", "GET") in READS:
             return self.moto(environ, start_response)
-        with self.on_write(environ):
+        declared = max(int(environ.get(name) or 0) for name in ("CONTENT_LENGTH", "HTTP_X_AMZ_DECODED_CONTENT_LENGTH"))
+        large = declared > LARGE_BODY or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
+        with self._uploads if large else contextlib.nullcontext(), self.on_write(environ):
             # moto's answer is complete here (nothing is sent before the server iterates it), so the write is on
             # disk before a byte of the answer leaves.
             response = self.moto(environ, start_response)
@@ -120,6 +139,7 @@ class Gateway:
                 return list(response)
             finally:
                 getattr(response, "close", lambda: None)()
+
 
     def _put_events(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -14,9 +14,12 @@ This module reaches into moto's S3 internals (pinned to 5.2.5 by ``moto_patches`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import copy
 import hashlib
+import importlib.util
 import io
 import logging
 import os
@@ -28,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from moto.s3 import models as s3_models
+from moto.s3 import utils as s3_utils
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
 from moto.s3.models import FakeDeleteMarker, FakeKey, FakeMultipart, s3_backends
 from moto.s3.utils import _VersionedKeyStore
@@ -135,12 +139,47 @@ class _TempfileForMoto:
 _original_complete = FakeMultipart.complete
 
 
+class _FullObjectChecksum:
+    """moto's MultipartChecksumBuilder, but a FULL_OBJECT checksum is a running CRC, not the object in memory."""
+
+    def __init__(self, algorithm: str | None, checksum_type: str | None):
+        self.composite = s3_models.MultipartChecksumBuilder(algorithm, checksum_type)
+        self.algorithm, self.full = self.composite.checksum_algorithm, self.composite.checksum_type == "FULL_OBJECT"
+        self.value, self.width = 0, 4
+        self.hasher = hashlib.sha256(usedforsecurity=False) if self.algorithm == "SHA256" else None
+        if self.algorithm == "SHA1":
+            self.hasher = hashlib.sha1(usedforsecurity=False)
+
+    def addPart(self, part: bytes) -> None:  # moto's name for it
+        if not self.full:
+            self.composite.addPart(part)
+            return
+        if self.hasher is not None:
+            self.hasher.update(part)
+        elif self.algorithm == "CRC64NVME" and s3_utils.HAS_CRT:  # same fallbacks as moto's compute_checksum
+            from awscrt import checksums
+
+            self.value, self.width = checksums.crc64nvme(part, self.value), 8
+        elif self.algorithm == "CRC32C" and importlib.util.find_spec("crc32c"):
+            import crc32c
+
+            self.value = crc32c.crc32c(part, self.value)
+        else:
+            self.value = binascii.crc32(part, self.value)
+
+    def build(self):
+        if not self.full:
+            return self.composite.build()
+        digest = self.hasher.digest() if self.hasher is not None else self.value.to_bytes(self.width, "big")
+        return self.composite.checksum_type, base64.b64encode(digest).decode(), 1
+
+
 def complete_streaming(self: FakeMultipart, body):
     """``FakeMultipart.complete`` without holding the object in memory: parts are concatenated on disk."""
     directory = _BLOBS["directory"]
     if directory is None:
         return _original_complete(self, body)
-    checksum_builder = s3_models.MultipartChecksumBuilder(
+    checksum_builder = _FullObjectChecksum(
         self.metadata.get("x-amz-checksum-algorithm"), self.metadata.get("x-amz-checksum-type")
     )
     decode_hex = codecs.getdecoder("hex_codec")
