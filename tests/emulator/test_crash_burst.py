@@ -4,6 +4,7 @@ nothing is moderated twice."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,4 +55,8 @@ def test_a_burst_killed_half_way_keeps_every_acknowledged_upload_and_moderates_e
         assert len(stack.executions_for(key)) <= 1
         assert analysed.count(key) <= 1, f"{key} was analysed {analysed.count(key)} times"
     assert set(acknowledged) <= set(analysed)
-    stack.stop()
+
+    # Stopped while they all wait in review: one line, however many executions it suspends.
+    said = [line for line in stack.stop().splitlines() if line.strip()]
+    assert len(said) == 1 and re.match(r"vidmod local stack stopped; (\d+) running execution\(s\) suspended", said[0])
+    assert int(re.match(r"\D+(\d+)", said[0])[1]) >= len(acknowledged)
