@@ -3,7 +3,6 @@
 Each figure runs ``vidmod local up`` as its own process, as a user runs it, so the stack's memory is its own:
 
 - PutObject latency of a 100 MB object (median of a few), acknowledged only once it is on disk;
-- a burst of short uploads until every one waits in review;
 - how much the stack's resident memory grows while a 2 GB object is uploaded (multipart, as the AWS CLI and
   ``vidmod submit`` upload), sampled every 50 ms.
 """
@@ -23,7 +22,6 @@ from pathlib import Path
 from vidmod.emulator.clients import local_client
 
 RESULTS_BUCKET = "vidmod-resultsbucket"  # no event rule: an upload there is storage only
-MEDIA_BUCKET = "vidmod-mediabucket"
 CHUNK = 8 * 1024 * 1024
 
 
@@ -91,22 +89,6 @@ def put_latency(work: Path, megabytes: int = 100, runs: int = 5) -> float:
     return statistics.median(timings)
 
 
-def burst_to_review(work: Path, clips: list[Path], timeout: float = 600) -> float:
-    """Seconds from the first of ``clips`` uploaded (all at once) until every one waits in review."""
-    with local_stack(work / "burst-state") as (_, endpoint):
-        s3, a2i = _s3(endpoint), local_client("sagemaker-a2i-runtime", endpoint)
-        flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/vidmod-local-review"
-        started = time.perf_counter()
-        for index, clip in enumerate(clips):
-            s3.upload_file(str(clip), MEDIA_BUCKET, f"burst/{index:03d}-{clip.name}")
-        while time.perf_counter() - started < timeout:
-            loops = a2i.list_human_loops(FlowDefinitionArn=flow, MaxResults=100)["HumanLoopSummaries"]
-            if sum(loop["HumanLoopStatus"] == "InProgress" for loop in loops) >= len(clips):
-                return time.perf_counter() - started
-            time.sleep(0.2)
-    raise TimeoutError(f"the burst of {len(clips)} did not reach review in {timeout:.0f} s")
-
-
 def upload_memory(work: Path, gigabytes: float = 2.0) -> tuple[float, float, float]:
     """(stack RSS before in MB, its peak growth during a multipart upload of ``gigabytes`` GB, upload seconds)."""
     big = work / "big.bin"
@@ -140,12 +122,8 @@ def upload_memory(work: Path, gigabytes: float = 2.0) -> tuple[float, float, flo
 if __name__ == "__main__":  # quick run of the figures alone: python -m vidmod.cli.bench_durability
     import tempfile
 
-    from vidmod.detector.synthetic import make_test_video
-
     with tempfile.TemporaryDirectory(prefix="vidmod-bench-") as tmp:
         work = Path(tmp)
         print(f"PutObject 100 MB: median {put_latency(work):.2f} s")
-        clips = [make_test_video(work / f"clip-{i:03d}.mp4", seconds=3, fps=24) for i in range(30)]
-        print(f"burst of 30 → review: {burst_to_review(work, clips):.1f} s")
         before, growth, seconds = upload_memory(work)
         print(f"2 GB upload: RSS {before:.0f} MB before, +{growth:.0f} MB peak growth, {seconds:.1f} s")

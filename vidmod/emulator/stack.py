@@ -141,10 +141,11 @@ class LocalStack:
         """Around a write that moto serves: its changes reach the disk before the answer leaves the gateway,
         and the S3 events it raised are published (durably) after that."""
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        tables = _tables_named(environ) if target.startswith("DynamoDB_") else None
         with self.router.deferring():
             yield
             if target.startswith("DynamoDB_"):
-                self.store.commit(s3=False)
+                self.store.commit(s3=False, tables=tables)
             elif not target:  # S3 (and other REST/query APIs, whose path names no bucket)
                 self.store.commit(_buckets_named(environ), tables=False)
 
@@ -361,3 +362,21 @@ def _buckets_named(environ: dict) -> set[str] | None:
         return None  # virtual-hosted style (bucket.localhost): commit every bucket
     first = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
     return {first} if first else None
+
+
+def _tables_named(environ: dict) -> set[str] | None:
+    """The tables a DynamoDB request writes to (read from its JSON body, which is put back for moto); None when
+    the body does not say (every table is compared then)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    names = {request["TableName"]} if isinstance(request.get("TableName"), str) else set()
+    names |= set(request.get("RequestItems") or {})
+    for item in request.get("TransactItems") or []:
+        names |= {operation.get("TableName") for operation in item.values() if isinstance(operation, dict)}
+    names.discard(None)
+    return names or None

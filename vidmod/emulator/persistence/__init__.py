@@ -99,15 +99,18 @@ class StateStore:
         self.commit()  # resources the deploy created
         return self.executions.restore_finished()
 
-    def commit(self, buckets: set[str] | None = None, *, s3: bool = True, tables: bool = True) -> None:
-        """Write what changed: S3 objects and settings of ``buckets`` (every bucket when None), DynamoDB items."""
+    def commit(
+        self, buckets: set[str] | None = None, *, s3: bool = True, tables: bool | set[str] | None = True
+    ) -> None:
+        """Write what changed: S3 objects and settings of ``buckets`` (every bucket when None), DynamoDB items of
+        ``tables`` (a set of names; True or None: every table; False: none)."""
         if not self._open:
             return
         with self._lock:
             if s3:
                 self.s3.commit(buckets)
-            if tables:
-                self.dynamodb.commit()
+            if tables is not False:
+                self.dynamodb.commit(tables if isinstance(tables, set) else None)
 
     def suspend(self) -> None:
         self.executions.suspend()
