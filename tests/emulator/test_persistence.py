@@ -106,6 +106,7 @@ def test_s3_versions_delete_markers_tags_and_a_multipart_object_survive_a_restar
         first = s3.put_object(Bucket=bucket, Key="doc.json", Body=b"one", Tagging="stage=draft")["VersionId"]
         second = s3.put_object(Bucket=bucket, Key="doc.json", Body=b"two")["VersionId"]
         s3.put_object_tagging(Bucket=bucket, Key="doc.json", VersionId=second, Tagging={"TagSet": [{"Key": "stage", "Value": "final"}]})  # noqa: E501
+        s3.put_object(Bucket=bucket, Key="dir/a b+ü%20.txt", Body=b"odd name")
         s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"bye")
         s3.delete_object(Bucket=bucket, Key="gone.txt")
         upload = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
@@ -129,6 +130,7 @@ def test_s3_versions_delete_markers_tags_and_a_multipart_object_survive_a_restar
         assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
         assert s3.get_object(Bucket=bucket, Key="doc.json", VersionId=first)["Body"].read() == b"one"
         assert s3.get_object(Bucket=bucket, Key="doc.json")["Body"].read() == b"two"
+        assert s3.get_object(Bucket=bucket, Key="dir/a b+ü%20.txt")["Body"].read() == b"odd name"
         tags = {v: s3.get_object_tagging(Bucket=bucket, Key="doc.json", VersionId=v)["TagSet"] for v in (first, second)}
         assert tags == {first: [{"Key": "stage", "Value": "draft"}], second: [{"Key": "stage", "Value": "final"}]}
         big = s3.get_object(Bucket=bucket, Key="big.bin")

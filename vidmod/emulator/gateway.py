@@ -32,7 +32,7 @@ from vidmod.emulator.hosts import LOOPBACK_NAMES, host_name
 
 WSGIApp = Callable
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
-LARGE_BODY = 1024 * 1024  # a request body above this is an upload (a part of one): at most two at a time
+LARGE_BODY = 1024 * 1024  # a request body above this is an upload (a part of one): at most four at a time
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -103,8 +103,8 @@ class Gateway:
         self._under_way = 0
         self._idle = threading.Condition()
         # moto holds a request body in memory several times over while it stores it; ten 8 MB parts of a multipart
-        # upload at once (boto3's default) would cost the stack hundreds of MB, and two cores gain nothing from it.
-        self._uploads = threading.BoundedSemaphore(2)
+        # upload at once (boto3 default) would cost the stack hundreds of MB; two cores gain nothing from ten.
+        self._uploads = threading.BoundedSemaphore(4)
 
     def __call__(self, environ, start_response):
         if (reason := refusal(environ)) is not None:

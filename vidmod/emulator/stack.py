@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from vidmod.emulator import lambda_service, moto_patches, persistence
 from vidmod.emulator.clients import local_client
@@ -146,8 +147,9 @@ class LocalStack:
             yield
             if target.startswith("DynamoDB_"):
                 self.store.commit(s3=False, tables=tables)
-            elif not target:  # S3 (and other REST/query APIs, whose path names no bucket)
-                self.store.commit(_buckets_named(environ), tables=False)
+            elif not target and not _multipart_in_progress(environ):  # S3 (and REST/query APIs naming no bucket)
+                buckets, key = _s3_object_named(environ)
+                self.store.commit(buckets, key=key, tables=False)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -353,15 +355,26 @@ class LocalStack:
         self._threads.append(thread)
 
 
-def _buckets_named(environ: dict) -> set[str] | None:
-    """The bucket a path-style S3 request names (``/bucket/key``); None (every bucket) for any other request."""
+def _s3_object_named(environ: dict) -> tuple[set[str] | None, str | None]:
+    """The bucket and key a path-style S3 request names (``/bucket/key``): ({bucket}, key or None); (None, None),
+    every bucket, for virtual-hosted requests. A request on several keys (DeleteObjects) names none."""
     from vidmod.emulator.hosts import host_name
 
-    name = host_name(environ.get("HTTP_HOST", ""))
-    if name.endswith(".localhost"):
-        return None  # virtual-hosted style (bucket.localhost): commit every bucket
-    first = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
-    return {first} if first else None
+    if host_name(environ.get("HTTP_HOST", "")).endswith(".localhost"):
+        return None, None  # virtual-hosted style (bucket.localhost): commit every bucket
+    # WSGI gives the decoded path as latin-1 text of its UTF-8 bytes.
+    path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace").lstrip("/")
+    bucket, _, key = path.partition("/")
+    if not bucket:
+        return None, None
+    return {bucket}, key or None
+
+
+def _multipart_in_progress(environ: dict) -> bool:
+    """CreateMultipartUpload and UploadPart: parts are not kept across a crash (the upload was not acknowledged
+    as an object yet; the client uploads again), so nothing to commit."""
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return "partNumber" in query or ("uploads" in query and environ.get("REQUEST_METHOD") == "POST")
 
 
 def _tables_named(environ: dict) -> set[str] | None:

@@ -100,15 +100,20 @@ class StateStore:
         return self.executions.restore_finished()
 
     def commit(
-        self, buckets: set[str] | None = None, *, s3: bool = True, tables: bool | set[str] | None = True
+        self,
+        buckets: set[str] | None = None,
+        *,
+        key: str | None = None,
+        s3: bool = True,
+        tables: bool | set[str] | None = True,
     ) -> None:
-        """Write what changed: S3 objects and settings of ``buckets`` (every bucket when None), DynamoDB items of
-        ``tables`` (a set of names; True or None: every table; False: none)."""
+        """Write what changed: S3 objects and settings of ``buckets`` (every bucket when None; only ``key`` when
+        given), DynamoDB items of ``tables`` (a set of names; True or None: every table; False: none)."""
         if not self._open:
             return
         with self._lock:
             if s3:
-                self.s3.commit(buckets)
+                self.s3.commit(buckets, key)
             if tables is not False:
                 self.dynamodb.commit(tables if isinstance(tables, set) else None)
 

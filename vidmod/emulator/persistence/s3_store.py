@@ -345,37 +345,51 @@ class S3Store:
         return loaded
 
     # ------------------------------------------------------------------ commit
-    def commit(self, bucket_names: set[str] | None = None) -> int:
-        """Write what changed in ``bucket_names`` (all buckets when None); returns how many files were written."""
+    def commit(self, bucket_names: set[str] | None = None, key: str | None = None) -> int:
+        """Write what changed in ``bucket_names`` (all buckets when None) — only ``key`` in them when the request
+        named one that exists (or existed) — and return how many files were written."""
         backend, written = self.backend, 0
         names = set(backend.buckets) if bucket_names is None else bucket_names & set(backend.buckets)
         for bucket_name in sorted(names):
             bucket = backend.buckets[bucket_name]
             written += self._commit_settings(bucket)
+            if key is not None and (key in bucket.keys or (bucket_name, key) in self._fingerprints):
+                written += self._commit_key(bucket_name, key, bucket.keys.getlist(key, []))
+                continue
             seen = set()
             for name, versions in list(bucket.keys.iterlists()):
                 seen.add(name)
-                tags = {
-                    version.arn: backend.tagger.get_tag_dict_for_resource(version.arn)
-                    for version in versions
-                    if isinstance(version, FakeKey) and backend.tagger.has_tags(version.arn)
-                }
-                fingerprint = _fingerprint(versions, tags)
-                if self._fingerprints.get((bucket_name, name)) != fingerprint:
-                    self._write_key(bucket_name, name, list(versions), tags)
-                    self._fingerprints[(bucket_name, name)] = fingerprint
-                    written += 1
+                written += self._commit_key(bucket_name, name, versions)
             for gone in [k for k in self._fingerprints if k[0] == bucket_name and k[1] not in seen]:
-                self._key_path(*gone).unlink(missing_ok=True)
-                self._release_blobs(gone, set())
-                del self._fingerprints[gone]
-                written += 1
+                written += self._commit_key(*gone, [])
         if bucket_names is None:
             for gone in set(self._bucket_settings) - set(backend.buckets):  # deleted buckets
                 (self.buckets / gone).unlink(missing_ok=True)
                 shutil.rmtree(self.keys / gone, ignore_errors=True)
                 del self._bucket_settings[gone]
         return written
+
+    def _commit_key(self, bucket_name: str, name: str, versions: list) -> int:
+        """Write one key's file if it changed (remove it when the key has no version left); 1 if written."""
+        if not versions:
+            if (bucket_name, name) not in self._fingerprints:
+                return 0
+            self._key_path(bucket_name, name).unlink(missing_ok=True)
+            self._release_blobs((bucket_name, name), set())
+            del self._fingerprints[(bucket_name, name)]
+            return 1
+        tagger = self.backend.tagger
+        tags = {
+            version.arn: tagger.get_tag_dict_for_resource(version.arn)
+            for version in versions
+            if isinstance(version, FakeKey) and tagger.has_tags(version.arn)
+        }
+        fingerprint = _fingerprint(versions, tags)
+        if self._fingerprints.get((bucket_name, name)) == fingerprint:
+            return 0
+        self._write_key(bucket_name, name, list(versions), tags)
+        self._fingerprints[(bucket_name, name)] = fingerprint
+        return 1
 
     def _commit_settings(self, bucket) -> int:
         clone = copy.copy(bucket)
