@@ -1,7 +1,11 @@
 """Files that survive ``kill -9``: fsync'd appends and atomic replaces, the two writes the state directory uses.
 
 A journal is a file of records, each framed as ``length, crc32, payload`` and fsync'd before ``append``
-returns, so a record the stack acknowledged is on disk. A kill in the middle of an append leaves a torn last
+returns, so a record the stack acknowledged is on disk. Records nobody is answered on (``sync=False``, e.g. an
+execution's history events) are written at once — a killed process loses nothing the kernel has — and fsync'd
+within ``LAZY_SYNC_SECONDS`` or by the next synced append, which bounds what a power cut could take.
+
+A kill in the middle of an append leaves a torn last
 record: ``read`` detects it (short frame or checksum mismatch), names it in a warning, cuts the file back to
 the last whole record and goes on; a start never fails on it. Payloads are pickles: the journal is the stack's
 own file in the user's state directory (pickle runs code when loaded: do not load one from someone else).
@@ -14,6 +18,7 @@ import os
 import pickle
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +26,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FRAME = struct.Struct(">II")  # payload length, crc32 of the payload
+LAZY_SYNC_SECONDS = 0.2
 
 
 def fsync_directory(path: Path) -> None:
@@ -57,18 +63,41 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file = self.path.open("ab")
+        self._unsynced = threading.Event()
+        self._closed = False
         fsync_directory(self.path.parent)
+        threading.Thread(target=self._sync_lazily, name=f"journal-sync-{self.path.name}", daemon=True).start()
 
-    def append(self, *records: object) -> None:
+    def append(self, *records: object, sync: bool = True) -> None:
         data = b"".join(_frame(record) for record in records)
         with self._lock:
             self._file.write(data)
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if sync:
+                os.fsync(self._file.fileno())
+                self._unsynced.clear()
+            else:
+                self._unsynced.set()
+
+    def _sync_lazily(self) -> None:
+        while True:
+            self._unsynced.wait()
+            time.sleep(LAZY_SYNC_SECONDS)
+            with self._lock:
+                if self._closed:
+                    return
+                if self._unsynced.is_set():
+                    os.fsync(self._file.fileno())
+                    self._unsynced.clear()
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if not self._closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                self._closed = True
+        self._unsynced.set()  # wakes the sync thread, which sees the journal closed
 
 
 def read(path: Path) -> list[object]:

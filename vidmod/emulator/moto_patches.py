@@ -19,13 +19,19 @@ moto runs ASL for real (``execute_state_machine``), but:
 6. What the stack must write to disk before it answers (``vidmod.emulator.persistence``): StartExecution,
    StopExecution and SendTask* call ``Listeners`` before their answer leaves, and every history event is
    passed to ``on_history_event`` as the engine adds it.
+7. Speed: the engine parses the whole ASL definition with antlr4 for every execution (half a second of CPU
+   for ours, under the GIL) and every JSONPath on every use. The parsed program is kept per definition and
+   each execution gets a deep copy (30 ms); parsed JSONPaths are cached.
 ``tests/emulator/test_moto_patches.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +41,11 @@ import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.api import HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -74,6 +83,19 @@ def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str,
     payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
     result, errored, logs = lambda_service.invoke_by_name(self.function_name, payload)
     return json.dumps(result), errored, logs
+
+
+_PROGRAMS: dict[str, object] = {}  # ASL definition → parsed program (never run itself: executions get copies)
+_PROGRAMS_LOCK = threading.Lock()
+
+
+def _evaluation_entrypoint(self):
+    definition = self._evaluation_details.state_machine_details.definition
+    with _PROGRAMS_LOCK:
+        program = _PROGRAMS.get(definition)
+        if program is None:
+            program = _PROGRAMS[definition] = AmazonStateLanguageParser.parse(definition)[0]
+    return copy.deepcopy(program)
 
 
 _original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
@@ -168,6 +190,10 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
+    execution_worker.ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint
+    for module in (json_path, result_path):  # jsonpath_ng's parse, cached (expressions are reusable)
+        if not hasattr(module.parse, "cache_info"):
+            module.parse = functools.lru_cache(maxsize=4096)(module.parse)
     state_module.StateData = _state_data
     BaseExecutionWorkerCommunication.terminated = _terminated
     StepFunctionsParserBackend.start_execution = _start_execution

@@ -165,9 +165,9 @@ class ExecutionsStore:
         recorded, so the ones still running are started again on the next start."""
         self._suspended.set()
 
-    def _append(self, record: dict) -> None:
+    def _append(self, record: dict, sync: bool = True) -> None:
         if self._journal is not None and not self._suspended.is_set():
-            self._journal.append(record)
+            self._journal.append(record, sync=sync)
 
     def started(self, execution) -> None:
         self._append(self._start_record(execution.exec_arn, _attempt_key(execution.exec_arn, execution.start_date)[1],
@@ -175,7 +175,9 @@ class ExecutionsStore:
                                         execution.start_date))  # fmt: skip
 
     def history_event(self, arn: str, start_date, event: dict) -> None:
-        self._append({"kind": "event", "arn": arn, "started": _attempt_key(arn, start_date)[1], "event": event})
+        # Written at once, fsync'd lazily: no client waits on it (the answers that do — start, stop, end — sync).
+        record = {"kind": "event", "arn": arn, "started": _attempt_key(arn, start_date)[1], "event": event}
+        self._append(record, sync=False)
 
     def stopped(self, execution) -> None:
         self._append({"kind": "stop", "arn": execution.exec_arn,
