@@ -51,10 +51,17 @@ def test_moto_is_the_pinned_version_and_the_patched_internals_still_exist():
 
 
 def test_the_moto_internals_persistence_relies_on_still_exist():
-    from moto.s3.models import FakeKey, s3_backends
+    from moto.s3 import models as s3_models
+    from moto.s3.models import FakeDeleteMarker, FakeKey, FakeMultipart, s3_backends
+    from moto.s3.utils import HAS_CRT, _VersionedKeyStore  # noqa: F401 - imported by s3_store
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    # vidmod.emulator.persistence rebuilds finished executions with this constructor and pickles S3 keys.
+    # persistence.executions_store rebuilds finished executions with this constructor.
     assert list(inspect.signature(Execution.__init__).parameters) == [
         "self",
         "name",
@@ -71,8 +78,22 @@ def test_the_moto_internals_persistence_relies_on_still_exist():
         "trace_header",
     ]
     assert "env.event_manager.get_event_history()" in inspect.getsource(Execution.to_history_output)
-    assert "__getstate__" in vars(FakeKey) and "__setstate__" in vars(FakeKey)
-    assert "aws" in s3_backends["123456789012"]
+    # moto_patches reports history events from the engine's list and keeps parsed programs per definition.
+    assert "self._history_event_list.append(history_event)" in inspect.getsource(EventManager._publish_history_event)
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+    assert "parse(path)" in inspect.getsource(json_path.extract_json) and callable(result_path.parse)
+    for name in ("start_execution", "stop_execution", "send_task_success", "send_task_failure", "send_task_heartbeat"):
+        assert callable(getattr(StepFunctionsParserBackend, name))
+    # persistence.s3_store: bodies through moto's `tempfile` name, multipart completion, key attributes.
+    assert "tempfile.SpooledTemporaryFile(" in inspect.getsource(FakeKey.__init__)
+    assert hasattr(s3_models, "tempfile") and hasattr(s3_models, "MultipartChecksumBuilder")
+    assert list(inspect.signature(FakeMultipart.complete).parameters) == ["self", "body"]
+    assert "multipart.complete(body)" in inspect.getsource(s3_backends["123456789012"]["aws"].complete_multipart_upload)
+    assert {"_value_buffer", "lock", "_metadata", "_storage_class", "multipart"} <= set(
+        vars(FakeKey("k", b"", "123456789012", "us-east-1"))
+    )
+    assert "self.key = key" in inspect.getsource(FakeDeleteMarker.__init__)
+    assert "copy.deepcopy(version_key)" in inspect.getsource(s3_backends["123456789012"]["aws"].list_object_versions)
 
 
 def test_handler_runs_with_its_environment_and_a_lambda_context():
