@@ -144,12 +144,14 @@ class LocalStack:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         tables = _tables_named(environ) if target.startswith("DynamoDB_") else None
         with self.router.deferring():
-            yield
-            if target.startswith("DynamoDB_"):
-                self.store.commit(s3=False, tables=tables)
-            elif not target and not _multipart_in_progress(environ):  # S3 (and REST/query APIs naming no bucket)
-                buckets, key = _s3_object_named(environ)
-                self.store.commit(buckets, key=key, tables=False)
+            try:
+                yield
+            finally:  # a request moto refused half-way may still have changed something
+                if target.startswith("DynamoDB_"):
+                    self.store.commit(s3=False, tables=tables)
+                elif not target and not _multipart_in_progress(environ):  # S3 (or a REST API naming no bucket)
+                    buckets, key = _s3_object_named(environ)
+                    self.store.commit(buckets, key=key, tables=False)
 
     def __enter__(self) -> LocalStack:
         return self.start()
