@@ -32,7 +32,7 @@ def entered(state: str):
 
 def test_a_kill_at_any_point_of_the_lifecycle_loses_nothing_acknowledged(tmp_path):
     short = make_test_video(tmp_path / "short.mp4", seconds=3, fps=24)
-    long = make_test_video(tmp_path / "long.mp4", seconds=45, fps=24)
+    long = make_test_video(tmp_path / "long.mp4", seconds=20, fps=24)
     stack = LocalProcess(tmp_path / "state").start()
 
     # 1. Killed right after S3 acknowledged an upload (with tags).
@@ -47,7 +47,7 @@ def test_a_kill_at_any_point_of_the_lifecycle_loses_nothing_acknowledged(tmp_pat
     a = stack.execution_for("a.mp4")
     loop_a = stack.wait_for_review(a)
 
-    # 2. Killed while the detector analyses a 45-second video.
+    # 2. Killed while the detector analyses a 20-second video.
     stack.s3.upload_file(str(long), MEDIA, "b.mp4")
     b = stack.execution_for("b.mp4")
     stack.wait_for(b, entered("WaitForModeration"), "moderation job", interval=0.05)

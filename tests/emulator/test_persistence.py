@@ -181,3 +181,18 @@ def test_a_multipart_upload_gets_the_same_checksum_as_moto_computes_holding_it_w
                 whole.addPart(part)
                 streaming.addPart(part)
             assert streaming.build() == whole.build(), (algorithm, kind)
+
+
+def test_a_large_object_is_read_back_whole_and_by_range_from_its_file(tmp_path):
+    """GetObject sends a body over 1 MB from its file in chunks (moto would hold it whole in memory)."""
+    body = bytes(range(256)) * (3 * 1024 * 1024 // 256 + 7)
+    with LocalStack(StackOptions(state_dir=tmp_path)) as stack:
+        s3, bucket = stack.client("s3"), stack.resources.bucket_name("ResultsBucket")
+        s3.put_object(Bucket=bucket, Key="big.bin", Body=body)
+        whole = s3.get_object(Bucket=bucket, Key="big.bin")
+        assert whole["ContentLength"] == len(body) and whole["Body"].read() == body
+        part = s3.get_object(Bucket=bucket, Key="big.bin", Range="bytes=1048570-1048585")
+        assert part["ContentRange"] == f"bytes 1048570-1048585/{len(body)}"
+        assert part["Body"].read() == body[1048570:1048586]
+        tail = s3.get_object(Bucket=bucket, Key="big.bin", Range="bytes=-10")["Body"].read()
+        assert tail == body[-10:]

@@ -1,9 +1,10 @@
 """S3 on disk: object bodies as files written once, each key's versions and tags in a file of its own.
 
-moto keeps a body in a SpooledTemporaryFile (memory up to 5 MB, then an anonymous temp file) and a 2 GB
-multipart upload whole in memory while it completes. Here every body is a file under ``blobs/`` from its
-first byte (``BlobBuffer``), a completed multipart upload is assembled part by part on disk
-(``complete_streaming``), and ``commit`` fsyncs the new bodies and replaces the metadata file of each key that
+moto keeps a body in a SpooledTemporaryFile (memory up to 5 MB, then an anonymous temp file), a 2 GB
+multipart upload whole in memory while it completes, and answers GetObject with the whole object in memory.
+Here every body is a file under ``blobs/`` from its first byte (``BlobBuffer``), a completed multipart upload
+is assembled part by part on disk (``complete_streaming``), GetObject sends the file in chunks
+(``StreamedBody``), and ``commit`` fsyncs the new bodies and replaces the metadata file of each key that
 changed (``keys/<bucket>/<sha256 of the key>``: its versions, delete markers and tags); a body is never
 rewritten, a changed tag rewrites a few hundred bytes. Bucket settings live in ``buckets/<name>``. A body no
 key refers to any more is deleted; one left by a kill before its key was committed is deleted on start.
@@ -34,6 +35,7 @@ from moto.s3 import models as s3_models
 from moto.s3 import utils as s3_utils
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
 from moto.s3.models import FakeDeleteMarker, FakeKey, FakeMultipart, s3_backends
+from moto.s3.responses import S3Response
 from moto.s3.utils import _VersionedKeyStore
 
 from vidmod.emulator.journal import atomic_write, fsync_directory
@@ -227,11 +229,71 @@ def _deepcopy_key(self: FakeKey, memo: dict) -> FakeKey:
     return clone
 
 
+STREAM_ABOVE = 1024 * 1024  # GetObject bodies larger than this are sent from their file, chunk by chunk
+
+
+class StreamedBody:
+    """A GetObject body read from its file as the answer is sent, instead of moto's whole-object bytes.
+
+    moto answers with ``key.value`` (the object in memory: 2 GB for a 2 GB video, each time the detector or the
+    portal fetches it). This has what moto and werkzeug use of it: ``len``, slicing (Range requests), iteration
+    in 1 MB chunks, ``close``. The file is opened at once, so a body replaced meanwhile is still sent whole.
+    """
+
+    def __init__(self, path: Path, size: int):
+        self._file = path.open("rb")
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: slice) -> bytes:
+        start, stop, _ = index.indices(self.size)
+        return os.pread(self._file.fileno(), max(stop - start, 0), start)
+
+    def __iter__(self):
+        offset = 0
+        try:
+            while offset < self.size:
+                chunk = os.pread(self._file.fileno(), min(COPY_CHUNK, self.size - offset), offset)
+                if not chunk:
+                    return
+                offset += len(chunk)
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+_STREAMING = threading.local()
+_original_value = FakeKey.value
+_original_get_object = S3Response.get_object
+
+
+def _value(self: FakeKey):
+    buffer = self._value_buffer
+    if getattr(_STREAMING, "on", False) and isinstance(buffer, BlobBuffer) and self.contentsize > STREAM_ABOVE:
+        return StreamedBody(buffer.path, self.contentsize)
+    return _original_value.fget(self)
+
+
+def _get_object_streaming(self: S3Response):
+    _STREAMING.on = True
+    try:
+        return _original_get_object(self)
+    finally:
+        _STREAMING.on = False
+
+
 def install() -> None:
     """Route moto's S3 bodies through ``BlobBuffer`` (idempotent; inert until a store is opened)."""
     s3_models.tempfile = _TempfileForMoto()
     FakeMultipart.complete = complete_streaming
     FakeKey.__deepcopy__ = _deepcopy_key
+    FakeKey.value = property(_value, _original_value.fset)
+    S3Response.get_object = _get_object_streaming
 
 
 # ---------------------------------------------------------------------------- pickling a key without its body
