@@ -80,7 +80,8 @@ def test_the_moto_internals_persistence_relies_on_still_exist():
     assert "env.event_manager.get_event_history()" in inspect.getsource(Execution.to_history_output)
     # moto_patches reports history events from the engine's list and keeps parsed programs per definition.
     assert "self._history_event_list.append(history_event)" in inspect.getsource(EventManager._publish_history_event)
-    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(engine._original_entrypoint)
+    assert "_get_evaluation_entrypoint" in vars(ExecutionWorker)
     assert "parse(path)" in inspect.getsource(json_path.extract_json) and callable(result_path.parse)
     for name in ("start_execution", "stop_execution", "send_task_success", "send_task_failure", "send_task_heartbeat"):
         assert callable(getattr(StepFunctionsParserBackend, name))

@@ -19,9 +19,9 @@ moto runs ASL for real (``execute_state_machine``), but:
 6. What the stack must write to disk before it answers (``vidmod.emulator.persistence``): StartExecution,
    StopExecution and SendTask* call ``Listeners`` before their answer leaves, and every history event is
    passed to ``on_history_event`` as the engine adds it.
-7. Speed: the engine parses the whole ASL definition with antlr4 for every execution (half a second of CPU
-   for ours, under the GIL) and every JSONPath on every use. The parsed program is kept per definition and
-   each execution gets a deep copy (30 ms); parsed JSONPaths are cached.
+7. Speed: the engine parses the whole ASL definition with antlr4 at CreateStateMachine and again for every
+   execution (half a second of CPU for ours, under the GIL), and every JSONPath on every use. The parse is kept
+   per definition (each execution runs a deep copy of the program, 30 ms); parsed JSONPaths are cached.
 ``tests/emulator/test_moto_patches.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
@@ -85,17 +85,24 @@ def _invoke_lambda(self: LambdaFunction, event: str | None = None) -> tuple[str,
     return json.dumps(result), errored, logs
 
 
-_PROGRAMS: dict[str, object] = {}  # ASL definition → parsed program (never run itself: executions get copies)
-_PROGRAMS_LOCK = threading.Lock()
+_PARSED: dict[str, tuple] = {}  # ASL definition → (program, parse tree): parsed once, never run itself
+_PARSED_LOCK = threading.Lock()
+_original_parse = AmazonStateLanguageParser.parse
+_original_entrypoint = execution_worker.ExecutionWorker._get_evaluation_entrypoint
+
+
+def _parse_once(definition: str) -> tuple:
+    """AmazonStateLanguageParser.parse, once per definition (CreateStateMachine, then every execution)."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(definition)
+        if parsed is None:
+            parsed = _PARSED[definition] = _original_parse(definition)  # a definition that fails is not kept
+    return parsed
 
 
 def _evaluation_entrypoint(self):
-    definition = self._evaluation_details.state_machine_details.definition
-    with _PROGRAMS_LOCK:
-        program = _PROGRAMS.get(definition)
-        if program is None:
-            program = _PROGRAMS[definition] = AmazonStateLanguageParser.parse(definition)[0]
-    return copy.deepcopy(program)
+    """Each execution runs its own copy of the parsed program (its states keep per-execution values)."""
+    return copy.deepcopy(_parse_once(self._evaluation_details.state_machine_details.definition)[0])
 
 
 _original_environment = execution_worker.ExecutionWorker._get_evaluation_environment
@@ -191,6 +198,7 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     LambdaFunction._invoke_lambda = _invoke_lambda
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment
     execution_worker.ExecutionWorker._get_evaluation_entrypoint = _evaluation_entrypoint
+    AmazonStateLanguageParser.parse = staticmethod(_parse_once)
     for module in (json_path, result_path):  # jsonpath_ng's parse, cached (expressions are reusable)
         if not hasattr(module.parse, "cache_info"):
             module.parse = functools.lru_cache(maxsize=4096)(module.parse)
