@@ -34,7 +34,14 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOW_DEFINITION_NAME = "vidmod-local-review"
 FLOW_DEFINITION_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:flow-definition/{FLOW_DEFINITION_NAME}"
 # Local defaults that keep a laptop run snappy; every one is a template parameter, overridable.
-LOCAL_PARAMETERS = {"FlowDefinitionArn": FLOW_DEFINITION_ARN, "PollMinSeconds": "2", "PollMaxSeconds": "10"}
+# A local status check costs next to nothing, so the poll waits stay short (a job's end is seen within 3 s), and
+# 400 checks of at most 3 s still allow a 20-minute analysis (a 4-hour video at the detector's ~15x).
+LOCAL_PARAMETERS = {
+    "FlowDefinitionArn": FLOW_DEFINITION_ARN,
+    "PollMinSeconds": "2",
+    "PollMaxSeconds": "3",
+    "PollMaxAttempts": "400",
+}
 ASYNC_RETRY_SECONDS = 1.0  # Lambda waits 1 then 2 minutes between retries of an asynchronous event; seconds here
 
 
