@@ -18,6 +18,16 @@ FAST = {"PollMinSeconds": "1", "PollMaxSeconds": "2"}
 WEAPON = detection("Weapons", "Violence", 2, 82.5, 2000)
 
 
+def executions_of(sfn, state_machine_arn: str, key: str) -> list[str]:
+    """ARNs of the executions whose input names the video ``key`` (in-process stack or `vidmod local up`)."""
+    arns = []
+    for execution in sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if json.loads(described["input"])["video"]["key"] == key:
+            arns.append(execution["executionArn"])
+    return arns
+
+
 def start_stack(tmp_path_factory, state_dir=None, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
     stack = LocalStack(
         StackOptions(
@@ -45,20 +55,13 @@ class Workflow:
     def execution_for(self, key: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for execution in self.sfn.list_executions(stateMachineArn=self.stack.state_machine_arn)["executions"]:
-                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
-                if json.loads(described["input"])["video"]["key"] == key:
-                    return execution["executionArn"]
+            if arns := self.executions_for(key):
+                return arns[0]
             time.sleep(0.5)
         raise AssertionError(f"no execution started for {key}")
 
     def executions_for(self, key: str) -> list[str]:
-        arns = []
-        for execution in self.sfn.list_executions(stateMachineArn=self.stack.state_machine_arn)["executions"]:
-            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
-            if json.loads(described["input"])["video"]["key"] == key:
-                arns.append(execution["executionArn"])
-        return arns
+        return executions_of(self.sfn, self.stack.state_machine_arn, key)
 
     def wait(self, arn: str, timeout: float = 120) -> dict:
         deadline = time.monotonic() + timeout

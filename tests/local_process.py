@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+from harness import executions_of
 
 from vidmod.emulator.clients import local_client
 
@@ -81,12 +82,7 @@ class LocalProcess:
 
     # ------------------------------------------------------------------ lookups
     def executions_for(self, key: str) -> list[str]:
-        arns = []
-        for execution in self.sfn.list_executions(stateMachineArn=MACHINE)["executions"]:
-            described = self.sfn.describe_execution(executionArn=execution["executionArn"])
-            if json.loads(described["input"])["video"]["key"] == key:
-                arns.append(execution["executionArn"])
-        return arns
+        return executions_of(self.sfn, MACHINE, key)
 
     def execution_for(self, key: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
