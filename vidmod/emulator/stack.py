@@ -149,13 +149,13 @@ class LocalStack:
         """Around a write that moto serves: its changes reach the disk before the answer leaves the gateway,
         and the S3 events it raised are published (durably) after that."""
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        tables = _tables_named(environ) if target.startswith("DynamoDB_") else None
+        tables, items = _items_named(environ) if target.startswith("DynamoDB_") else (None, None)
         with self.router.deferring():
             try:
                 yield
             finally:  # a request moto refused half-way may still have changed something
                 if target.startswith("DynamoDB_"):
-                    self.store.commit(s3=False, tables=tables)
+                    self.store.commit(s3=False, tables=tables, items=items)
                 elif not target and not _multipart_in_progress(environ):  # S3 (or a REST API naming no bucket)
                     buckets, key = _s3_object_named(environ)
                     self.store.commit(buckets, key=key, tables=False)
@@ -386,19 +386,33 @@ def _multipart_in_progress(environ: dict) -> bool:
     return "partNumber" in query or ("uploads" in query and environ.get("REQUEST_METHOD") == "POST")
 
 
-def _tables_named(environ: dict) -> set[str] | None:
-    """The tables a DynamoDB request writes to (read from its JSON body, which is put back for moto); None when
-    the body does not say (every table is compared then)."""
+def _items_named(environ: dict) -> tuple[set[str] | None, dict[str, list[dict]] | None]:
+    """The tables a DynamoDB request writes to and the items it names (table → key or item attributes), read
+    from its JSON body, which is put back for moto; (None, None) when the body does not say: every table is
+    compared then."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     try:
         request = json.loads(body or b"{}")
     except ValueError:
-        return None
-    names = {request["TableName"]} if isinstance(request.get("TableName"), str) else set()
-    names |= set(request.get("RequestItems") or {})
-    for item in request.get("TransactItems") or []:
-        names |= {operation.get("TableName") for operation in item.values() if isinstance(operation, dict)}
-    names.discard(None)
-    return names or None
+        return None, None
+    items: dict[str, list[dict]] = {}
+
+    def name(table: object, attributes: object) -> None:
+        if isinstance(table, str) and isinstance(attributes, dict):
+            items.setdefault(table, []).append(attributes)
+
+    name(request.get("TableName"), request.get("Item") or request.get("Key"))
+    for table, writes in (request.get("RequestItems") or {}).items():
+        for write in writes if isinstance(writes, list) else []:
+            for operation in write.values() if isinstance(write, dict) else []:
+                name(table, operation.get("Item") or operation.get("Key") if isinstance(operation, dict) else None)
+    for transaction in request.get("TransactItems") or []:
+        for operation in transaction.values() if isinstance(transaction, dict) else []:
+            if isinstance(operation, dict):
+                name(operation.get("TableName"), operation.get("Item") or operation.get("Key"))
+    tables = set(items)
+    if isinstance(request.get("TableName"), str):
+        tables.add(request["TableName"])
+    return tables or None, items or None

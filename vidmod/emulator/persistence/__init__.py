@@ -106,16 +106,18 @@ class StateStore:
         key: str | None = None,
         s3: bool = True,
         tables: bool | set[str] | None = True,
+        items: dict[str, list[dict]] | None = None,
     ) -> None:
         """Write what changed: S3 objects and settings of ``buckets`` (every bucket when None; only ``key`` when
-        given), DynamoDB items of ``tables`` (a set of names; True or None: every table; False: none)."""
+        given), DynamoDB items of ``tables`` (a set of names; True or None: every table; False: none; only the
+        ``items`` named, table → key attributes, when given)."""
         if not self._open:
             return
         with self._lock:
             if s3:
                 self.s3.commit(buckets, key)
             if tables is not False:
-                self.dynamodb.commit(tables if isinstance(tables, set) else None)
+                self.dynamodb.commit(tables if isinstance(tables, set) else None, items)
 
     def suspend(self) -> None:
         self.executions.suspend()

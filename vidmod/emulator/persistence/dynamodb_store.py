@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 from vidmod.emulator import journal
 
@@ -70,8 +71,12 @@ class DynamoDBStore:
                 restored += 1
         return restored
 
-    def commit(self, table_names: set[str] | None = None) -> int:
-        """Journal the items that changed in ``table_names`` (all tables when None); returns how many."""
+    def commit(self, table_names: set[str] | None = None, keys: dict[str, list[dict]] | None = None) -> int:
+        """Journal the items that changed in ``table_names`` (all tables when None); returns how many.
+
+        ``keys`` (table → the key or item attributes a request named) limits the comparison to those items, so a
+        write costs the same in a table of ten items or of a million; a table without them is compared whole.
+        """
         records = []
         tables = self.backend.tables
         for name in sorted(set(tables) if table_names is None else table_names & set(tables)):
@@ -79,19 +84,47 @@ class DynamoDBStore:
             if self._schemas.get(name) != table.schema:
                 self._schemas[name] = table.schema
                 records.append({"table": name, "schema": table.schema})
-            known = self._items.setdefault(name, {})
-            current = {}
-            for item in table.all_items():
-                attributes = item.to_json()["Attributes"]
-                current[_item_key(table, attributes)] = json.dumps(attributes, sort_keys=True)
-            for key, item in current.items():
-                if known.get(key) != item:
-                    records.append({"table": name, "key": key, "item": item})
-            records.extend({"table": name, "key": key, "item": None} for key in known.keys() - current.keys())
-            self._items[name] = current
+            named = (keys or {}).get(name)
+            changed = self._compare_items(name, table, named) if named else None
+            records.extend(changed if changed is not None else self._compare_table(name, table))
         if records and self._journal is not None:
             self._journal.append(*records)
         return len(records)
+
+    def _compare_table(self, name: str, table) -> list[dict]:
+        known, current, records = self._items.setdefault(name, {}), {}, []
+        for item in table.all_items():
+            attributes = item.to_json()["Attributes"]
+            current[_item_key(table, attributes)] = json.dumps(attributes, sort_keys=True)
+        for key, item in current.items():
+            if known.get(key) != item:
+                records.append({"table": name, "key": key, "item": item})
+        records.extend({"table": name, "key": key, "item": None} for key in known.keys() - current.keys())
+        self._items[name] = current
+        return records
+
+    def _compare_items(self, name: str, table, named: list[dict]) -> list[dict] | None:
+        """The records for the items ``named``; None when one cannot be looked up by its key (compare the table)."""
+        known, records = self._items.setdefault(name, {}), []
+        for attributes in named:
+            hash_value = attributes.get(table.hash_key_attr)
+            range_value = attributes.get(table.range_key_attr) if table.range_key_attr else None
+            if hash_value is None or (table.range_key_attr and range_value is None):
+                return None
+            item = table.get_item(DynamoType(hash_value), DynamoType(range_value) if range_value else None)
+            if item is None:
+                key = _item_key(table, attributes)
+                if key not in known:  # never journaled, or journaled under another spelling of its key
+                    return None
+                del known[key]
+                records.append({"table": name, "key": key, "item": None})
+                continue
+            stored = item.to_json()["Attributes"]
+            key, value = _item_key(table, stored), json.dumps(stored, sort_keys=True)
+            if known.get(key) != value:
+                known[key] = value
+                records.append({"table": name, "key": key, "item": value})
+        return records
 
     def close(self) -> None:
         if self._journal is not None:
