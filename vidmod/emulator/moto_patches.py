@@ -130,6 +130,13 @@ class _ReportingList(list):
         super().append(event)
         self._report(event)
 
+    def __deepcopy__(self, memo: dict) -> list:
+        """GetExecutionHistory deep-copies the list: a plain list, or every event would be reported again."""
+        return copy.deepcopy(list(self), memo)
+
+    def __copy__(self) -> list:
+        return list(self)
+
 
 def _report_history(event_manager, execution_arn: str, start: datetime) -> None:
     event_manager._history_event_list = _ReportingList(

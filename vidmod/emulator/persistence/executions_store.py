@@ -7,7 +7,7 @@ Records (one journal, ``stepfunctions.journal``), each naming the execution's AR
 - ``event``: one history event, journaled as the engine adds it;
 - ``stop``: StopExecution accepted — journaled before it answers;
 - ``callback``: SendTaskSuccess/Failure/Heartbeat accepted (who resumed what, and when, for the record);
-- ``end``: status, stop time, output or error, and the whole history.
+- ``end``: status, stop time, output or error (compacted, with the whole history).
 
 On load, an attempt with an end (or a stop) is a finished execution, restored read-only with its history; the
 newest attempt of a name without one was running, and is started again under the same name and input (the
@@ -84,6 +84,7 @@ class ExecutionsStore:
                 attempt.events.append(record["event"])
             elif kind == "end":
                 attempt.end = record
+                attempt.events = record.get("events", attempt.events)  # compacted ends carry the history
             elif kind == "stop":
                 attempt.stop = record
         newest: dict[str, Attempt] = {}
@@ -116,8 +117,7 @@ class ExecutionsStore:
         for attempt in self.finished:
             yield self._start_record(attempt.arn, attempt.started, attempt.state_machine_arn, attempt.name,
                                      attempt.input, attempt.start_date)  # fmt: skip
-            end = attempt.end or self._end_from_stop(attempt)
-            yield end
+            yield (attempt.end or self._end_from_stop(attempt)) | {"events": attempt.events}
         for attempt in self.interrupted:  # started again right after the load, which journals a new attempt
             yield self._start_record(attempt.arn, attempt.started, attempt.state_machine_arn, attempt.name,
                                      attempt.input, attempt.start_date)  # fmt: skip
@@ -154,7 +154,7 @@ class ExecutionsStore:
             execution.exec_status = end["status"]
             execution.stop_date = end["stopDate"]
             execution.output, execution.error, execution.cause = end["output"], end["error"], end["cause"]
-            execution.exec_worker = _FinishedWorker(end["events"])
+            execution.exec_worker = _FinishedWorker(attempt.events)
             machine.executions.append(execution)
             restored += 1
         return restored
@@ -194,8 +194,7 @@ class ExecutionsStore:
             "started": _attempt_key(execution.exec_arn, execution.start_date)[1],
             "status": execution.exec_status, "stopDate": execution.stop_date, "output": execution.output,
             "error": execution.error, "cause": execution.cause,
-            "events": list(execution.exec_worker.env.event_manager.get_event_history()),
-        })  # fmt: skip
+        })  # fmt: skip  (its history is the event records before it: this fsync makes them durable too)
 
     def close(self) -> None:
         if self._journal is not None:
