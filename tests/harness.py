@@ -28,6 +28,16 @@ def executions_of(sfn, state_machine_arn: str, key: str) -> list[str]:
     return arns
 
 
+def first_execution_of(sfn, state_machine_arn: str, key: str, timeout: float, interval: float = 0.5) -> str:
+    """The first execution whose input names ``key``, waiting up to ``timeout`` seconds for the S3 event to start it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if arns := executions_of(sfn, state_machine_arn, key):
+            return arns[0]
+        time.sleep(interval)
+    raise AssertionError(f"no execution started for {key}")
+
+
 def start_stack(tmp_path_factory, state_dir=None, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
     stack = LocalStack(
         StackOptions(
@@ -53,12 +63,7 @@ class Workflow:
         return self.s3.put_object(Bucket=self.stack.media_bucket, Key=key, Body=body).get("VersionId", "")
 
     def execution_for(self, key: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if arns := self.executions_for(key):
-                return arns[0]
-            time.sleep(0.5)
-        raise AssertionError(f"no execution started for {key}")
+        return first_execution_of(self.sfn, self.stack.state_machine_arn, key, timeout)
 
     def executions_for(self, key: str) -> list[str]:
         return executions_of(self.sfn, self.stack.state_machine_arn, key)

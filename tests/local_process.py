@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import executions_of
+from harness import executions_of, first_execution_of
 
 from vidmod.emulator.clients import local_client
 
@@ -85,12 +85,7 @@ class LocalProcess:
         return executions_of(self.sfn, MACHINE, key)
 
     def execution_for(self, key: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if arns := self.executions_for(key):
-                return arns[0]
-            time.sleep(0.3)
-        raise AssertionError(f"no execution for {key}")
+        return first_execution_of(self.sfn, MACHINE, key, timeout, interval=0.3)
 
     def history(self, arn: str) -> list[dict]:
         return self.sfn.get_execution_history(executionArn=arn)["events"]
