@@ -47,7 +47,7 @@ lint: venv  ## ruff, and import-linter: no upward import and no cycle in vidmod/
 validate: test-deps  ## sam validate --lint, sam build, asl-validator
 	$(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/sam build --cached --parallel >/dev/null
-	npx --no-install asl-validator --json-path statemachine/moderation.asl.json
+	npx --no-install asl-validator --json-path statemachine/moderation.asl.json --json-path statemachine/backfill.asl.json
 
 # Two pytest workers (the machine's 2 cores), a test file per worker at a time: a module's local stack stays in one
 # process, and while one file waits on the workflow's timers the other computes.

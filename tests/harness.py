@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from scripted_rekognition import ScriptedRekognition, detection
 
+from vidmod.audit.history import waiting_in
 from vidmod.emulator.stack import LocalStack, StackOptions
 
 FAST = {"PollMinSeconds": "1", "PollMaxSeconds": "2"}
@@ -82,7 +83,7 @@ class Workflow:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             events = self.history(arn)
-            if any(e["type"] == "TaskSubmitted" for e in events) and "HumanReview" in self.states(arn):
+            if waiting_in(events) == "HumanReview":
                 loop = self._loop_of(arn)
                 if self.stack.a2i.describe(loop)["HumanLoopStatus"] == "InProgress":
                     return loop

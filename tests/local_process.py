@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from harness import executions_of, first_execution_of
 
+from vidmod.audit.history import waiting_in
 from vidmod.emulator.clients import local_client
 
 MEDIA = "vidmod-mediabucket"
@@ -104,7 +105,7 @@ class LocalProcess:
 
     def wait_for_review(self, arn: str, timeout: float = 120) -> str:
         """The human loop's name once the execution waits for a reviewer."""
-        self.wait_for(arn, lambda events: any(e["type"] == "TaskSubmitted" for e in events), "review", timeout)
+        self.wait_for(arn, lambda events: waiting_in(events) == "HumanReview", "review", timeout)
         for event in self.history(arn):
             if event.get("stateExitedEventDetails", {}).get("name") == "ValidateInput":
                 loop = json.loads(event["stateExitedEventDetails"]["output"])["job"]["humanLoopName"]

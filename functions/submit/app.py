@@ -1,4 +1,4 @@
-"""Entry points: S3 "Object Created" (EventBridge) and the HTTP API (POST/GET /moderations).
+"""Entry points: S3 "Object Created" (EventBridge), the HTTP API (POST/GET /moderations) and backfill items.
 
 Both start the same Standard workflow with a deterministic execution name (``moderations``); a duplicate is
 reported, not started twice.
@@ -13,6 +13,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
+from backfill import BackfillItem, VideoRules, backfill_one
 from log_redaction import redact_event
 from moderations import Moderations
 from submission import BadRequest, Trigger
@@ -30,6 +31,10 @@ def moderations() -> Moderations:
     return Moderations(s3, sfn, dynamodb, os.environ["STATE_MACHINE_ARN"])
 
 
+def media_buckets() -> set[str]:
+    return {b for b in os.environ["MEDIA_BUCKETS"].split(",") if b}
+
+
 @app.post("/moderations")
 def create_moderation():
     try:
@@ -40,7 +45,7 @@ def create_moderation():
     principal = ctx.authorizer.iam.user_arn if ctx.authorizer and ctx.authorizer.iam else "unknown"
     trigger = Trigger("api", ctx.request_id, principal or "unknown", now_iso())
     try:
-        started = moderations().request(body, {b for b in os.environ["MEDIA_BUCKETS"].split(",") if b}, trigger)
+        started = moderations().request(body, media_buckets(), trigger)
     except BadRequest as error:
         raise BadRequestError(str(error)) from error
     status_code = 200 if started.duplicate else 202
@@ -71,4 +76,7 @@ def lambda_handler(event: dict, context) -> dict:
     logger.info("event", extra={"event": redact_event(event)})  # not log_event=True: it would log credentials
     if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
         return on_upload(event)
+    if "backfillItem" in event:  # one object of the backfill state machine's Distributed Map
+        item = BackfillItem.from_event(event["backfillItem"])
+        return backfill_one(moderations(), item, media_buckets(), VideoRules.from_env(dict(os.environ)))
     return app.resolve(event, context)

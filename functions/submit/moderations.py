@@ -39,20 +39,21 @@ class Moderations:
     def __init__(self, s3, sfn, dynamodb, state_machine_arn: str):
         self.s3, self.sfn, self.dynamodb, self.state_machine_arn = s3, sfn, dynamodb, state_machine_arn
 
-    def _already_started(self, arn: str) -> bool:
+    def execution_status(self, name: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED … of the execution with this name; None when there is none."""
         try:
-            self.sfn.describe_execution(executionArn=arn)
+            described = self.sfn.describe_execution(executionArn=execution_arn(self.state_machine_arn, name))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                return False
+                return None
             raise
-        return True
+        return described["status"]
 
     def start(self, video: Video, trigger: Trigger) -> Started:
         """Start once per video version; the look-up first lets us report a duplicate."""
         name = video.execution_name
         arn, duplicate = execution_arn(self.state_machine_arn, name), True
-        if not self._already_started(arn):
+        if self.execution_status(name) is None:
             payload = json.dumps({"video": video.as_input(), "trigger": trigger.to_dict()})
             try:
                 arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=payload)[

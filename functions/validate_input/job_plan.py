@@ -61,6 +61,7 @@ class Settings:
     poll_max_attempts: int
     review_timeout_seconds: int
     review_heartbeat_seconds: int
+    slot_max_wait_seconds: int = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
@@ -77,6 +78,7 @@ class Settings:
             poll_max_attempts=int(env.get("POLL_MAX_ATTEMPTS", "120")),
             review_timeout_seconds=int(env.get("REVIEW_TIMEOUT_SECONDS", str(3 * 24 * 3600))),
             review_heartbeat_seconds=int(env.get("REVIEW_HEARTBEAT_SECONDS", "3600")),
+            slot_max_wait_seconds=int(env.get("MODERATION_SLOT_MAX_WAIT_SECONDS", str(7 * 24 * 3600))),
         )
 
 
@@ -189,6 +191,8 @@ def plan_job(
             # Strictly below the timeout: a heartbeat limit equal to it would never be the one that fires.
             "heartbeatSeconds": max(1, min(settings.review_heartbeat_seconds, settings.review_timeout_seconds - 1)),
         },
+        # How long WaitForModerationSlot may queue for one of MaxConcurrentModerationJobs slots.
+        "admission": {"maxWaitSeconds": settings.slot_max_wait_seconds},
         "results": {"bucket": settings.results_bucket, "prefix": f"moderations/{execution_name}/"},
         "labelPages": {"pageSize": LABELS_PER_PAGE, "maxPages": max_label_pages(settings)},
         "trigger": trigger if trigger is not None else normalize_trigger(None, ""),

@@ -9,6 +9,7 @@ import pytest
 from audit.golden import OUTCOMES, check_report, load_recording, report_from
 from rich.console import Console
 
+from vidmod.audit.history import waiting_in
 from vidmod.audit.render import print_text, to_html
 
 
@@ -39,7 +40,9 @@ def test_the_golden_report_renders_segments_verdicts_and_answers():
 
 def test_an_execution_still_waiting_for_review_is_in_progress_not_flagged():
     recording = load_recording("human_review")
-    entered = next(i for i, e in enumerate(recording["events"]) if e["type"] == "TaskSubmitted")
+    entered = next(
+        i for i in range(len(recording["events"])) if waiting_in(recording["events"][: i + 1]) == "HumanReview"
+    )
     waiting = dict(recording, events=recording["events"][: entered + 1], record=None)
     report = report_from(waiting)
     assert (report.status, report.integrity, report.review) == ("RUNNING", [], None)
@@ -48,6 +51,6 @@ def test_an_execution_still_waiting_for_review_is_in_progress_not_flagged():
 
 def test_a_record_without_a_history_decision_is_flagged():
     recording = copy.deepcopy(load_recording("human_review"))
-    cut = next(i for i, e in enumerate(recording["events"]) if e["type"] == "TaskSubmitted")
+    cut = next(i for i in range(len(recording["events"])) if waiting_in(recording["events"][: i + 1]) == "HumanReview")
     recording["events"] = recording["events"][: cut + 1]
     assert report_from(recording).integrity == ["a decision record exists but the history never wrote one"]

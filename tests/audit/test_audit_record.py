@@ -14,7 +14,7 @@ from vidmod.audit.record import HASHED_FIELDS, record_hash
 ATTRIBUTES = [
     "videoUri", "executionArn", "bucket", "key", "versionId", "decision", "source", "reviewer", "ruleSetVersion",
     "reasons", "modelVersion", "jobId", "humanLoopName", "trigger", "startedAt", "decidedAt", "detail",
-    "evidenceSha256", "recordSha256",
+    "evidenceSha256", "admission", "recordSha256",
 ]  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def test_a_history_whose_final_facts_were_edited_is_flagged(recording):
     """Not possible in Step Functions, but a forged history file (or archive) must not pass either."""
     for event in recording["events"]:
         details = event.get("stateExitedEventDetails", {})
-        if details.get("name") == "DecidedByHuman":
+        if details.get("name") == "BuildRecord":
             output = json.loads(details["output"])
             output["final"]["reviewer"] = "alice"
             details["output"] = json.dumps(output)

@@ -131,7 +131,12 @@ def test_template_resources_follow_the_template():
         resources.functions["SubmitFunction"].name,
         resources.functions["CompleteHumanReviewFunction"].name,
         resources.functions["ArchiveExecutionFunction"].name,
+        "t-admission",  # named in the template (FunctionName): the state machine invokes it by a built ARN
     }
+    assert "arn:aws:lambda:us-east-1:123456789012:function:t-admission" in resources.state_machine["definition"]
+    assert resources.state_machines["BackfillStateMachine"]["arn"].endswith(":stateMachine:t-backfill")
+    extensions = resources.functions["SubmitFunction"].environment["VIDEO_EXTENSIONS"]  # !FindInMap
+    assert extensions == validate.environment["VIDEO_EXTENSIONS"] == ".mp4,.mov,.avi,.m4v"
     assert resources.buckets["MediaBucket"] == {
         "name": "t-mediabucket",
         "versioned": True,

@@ -175,12 +175,13 @@ def test_every_next_points_to_an_existing_state(definition):
     assert {t for t in targets if t} <= set(states)
 
 
-def test_asl_validator_accepts_the_definition():
+@pytest.mark.parametrize("definition_file", ["moderation.asl.json", "backfill.asl.json"])
+def test_asl_validator_accepts_the_definition(definition_file):
     npx = shutil.which("npx")
     if not (ROOT / "node_modules" / "asl-validator").is_dir() or npx is None:
         pytest.fail("asl-validator is not installed: run `make test` (it runs npm install)")
     result = subprocess.run(
-        [npx, "--no-install", "asl-validator", "--json-path", "statemachine/moderation.asl.json"],
+        [npx, "--no-install", "asl-validator", "--json-path", f"statemachine/{definition_file}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -274,6 +275,7 @@ def test_failed_event_deliveries_are_kept_in_an_encrypted_queue_only_our_rules_m
         "SubmitFunction": ["VideoUploaded"],
         "CompleteHumanReviewFunction": ["HumanLoopStatusChanged", "HumanLoopReplay"],
         "ArchiveExecutionFunction": ["ExecutionEnded"],
+        "AdmissionFunction": ["ExecutionEnded"],
     }
     for function, events in rules.items():
         props = resources[function]["Properties"]
@@ -347,7 +349,8 @@ def test_the_decision_record_is_built_in_one_state(definition):
     build = {key.removesuffix(".$"): value for key, value in states["BuildRecord"]["Parameters"].items()}
     from_outcome = {name for name, value in build.items() if value == f"$.outcome.{name}"}
     common = set(build) - from_outcome
-    assert common == {"videoUri", "bucket", "key", "executionArn", "executionName", "startedAt"}
+    # admission: how long the execution queued for a moderation slot ({"admitted": false} if it never got one)
+    assert common == {"videoUri", "bucket", "key", "executionArn", "executionName", "startedAt", "admission"}
     for name, state in states.items():
         fields = {key.removesuffix(".$") for key in state.get("Parameters", {})}
         assert name == "BuildRecord" or not fields & common, f"{name} lists record fields BuildRecord sets"
@@ -454,6 +457,30 @@ def test_poll_and_heartbeat_parameters_are_guarded(template):
     assert env["HEARTBEAT_SCHEDULE"] == {"Ref": "HeartbeatSchedule"}
 
 
+def test_every_failure_gives_back_a_held_moderation_slot_before_it_is_recorded(definition):
+    """Only the slot states lead straight to DescribeFailure; every other failure path passes the check that
+    releases a held slot (or marks the record "not admitted"), and the slot is released once labels are stored."""
+    states = definition["States"]
+    into_failure = {
+        name
+        for name, state in states.items()
+        if "DescribeFailure"
+        in [state.get("Next"), state.get("Default")]
+        + [c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])]
+    }
+    assert into_failure == {"GiveBackSlotOnFailure", "ReleaseSlotAfterFailure", "NotAdmitted"}
+    assert states["ValidateInput"]["Next"] == "WaitForModerationSlot"
+    assert states["WaitForModerationSlot"]["Next"] == "StartModeration"
+    assert states["MoreLabelPages"]["Default"] == "ReleaseModerationSlot"
+    assert states["ReleaseModerationSlot"]["Next"] == "EvaluateRules"
+    wait = states["WaitForModerationSlot"]
+    assert (
+        wait["Resource"].endswith(".waitForTaskToken")
+        and wait["TimeoutSecondsPath"] == "$.job.admission.maxWaitSeconds"
+    )
+    assert {c["Next"] for c in wait["Catch"]} == {"ModerationSlotWaitTimedOut", "LeaveModerationQueue"}
+
+
 def test_more_label_pages_than_the_history_holds_fail_with_a_record(definition):
     states = definition["States"]
     assert states["ValidateInput"]["ResultSelector"]["labelPages.$"] == "$.Payload.labelPages"
@@ -461,7 +488,7 @@ def test_more_label_pages_than_the_history_holds_fail_with_a_record(definition):
     assert guard["Next"] == "LabelBudgetExceeded"
     assert {"Variable": "$.labels.pages", "NumericGreaterThanEqualsPath": "$.job.labelPages.maxPages"} in guard["And"]
     failure = states["LabelBudgetExceeded"]
-    assert failure["Parameters"]["Error"] == "TooManyLabels" and failure["Next"] == "DescribeFailure"
+    assert failure["Parameters"]["Error"] == "TooManyLabels" and failure["Next"] == "GiveBackSlotOnFailure"
 
 
 @pytest.mark.parametrize(

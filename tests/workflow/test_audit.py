@@ -165,7 +165,9 @@ def test_approved_by_rules(workflow, approved):
     assert (report.final["decision"], report.final["source"], report.final["reviewer"]) == ("APPROVE", "rules", "")
     assert report.evidence["segments"]["status"] == "verified"
     assert report.record["recordSha256"] == record_hash(report.final)
-    assert [t.state for t in report.timeline if t.event == "entered"][:2] == ["ValidateInput", "StartModeration"]
+    entered = [t.state for t in report.timeline if t.event == "entered"]
+    assert entered[:3] == ["ValidateInput", "WaitForModerationSlot", "StartModeration"]
+    assert report.admission["limit"] == 20 and report.admission["grantedAt"] >= report.admission["queuedAt"]
     assert_when(workflow, report)
 
 

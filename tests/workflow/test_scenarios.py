@@ -37,10 +37,13 @@ def test_clean_video_is_approved_by_rules(workflow):
     output = json.loads(result["output"])
     assert (output["decision"], output["source"]) == ("APPROVE", "rules")
     states = workflow.states(arn)
-    assert states[:3] == ["ValidateInput", "StartModeration", "WaitForModeration"]
+    assert states[:4] == ["ValidateInput", "WaitForModerationSlot", "StartModeration", "WaitForModeration"]
     assert "HumanReview" not in states and states[-1] == "Done"
     record = workflow.decision(arn)
     assert record["decision"] == "APPROVE" and record["executionArn"] == arn and len(record["recordSha256"]) == 64
+    admission = json.loads(record["admission"])  # when it queued for a moderation slot, and for how long
+    assert admission["limit"] == 20 and admission["queuedSeconds"] >= 0
+    assert admission["grantedAt"] >= admission["queuedAt"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["decidedAt"])  # as AWS writes it
     tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key="clean.mp4")["TagSet"]
     assert {"Key": "vidmod-decision", "Value": "APPROVE"} in tags
@@ -102,6 +105,7 @@ def test_failed_rekognition_job_fails_with_its_status_message(workflow):
     assert record["decision"] == "FAILED" and "Unsupported codec" in record["detail"]
     states = workflow.states(arn)
     assert "ModerationJobFailed" in states and "EvaluateRules" not in states  # no rules ran on a failed job
+    assert "ReleaseSlotAfterFailure" in states and "releasedAt" in json.loads(record["admission"])["release"]
 
 
 def test_throttled_start_is_retried_then_succeeds(workflow):
@@ -229,7 +233,9 @@ def test_duplicate_a2i_event_is_ignored(workflow):
     resumed = [
         e
         for e in workflow.history(arn)
-        if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+        and "humanLoopName" in e["taskSucceededEventDetails"]["output"]  # the review's, not the slot's
     ]
     assert len(resumed) == 1 and workflow.states(arn).count("DecidedByHuman") == 1  # resumed once, decided once
 
@@ -278,7 +284,9 @@ def test_non_video_upload_starts_nothing_and_api_submission_fails_clearly(workfl
     assert "'.txt' is not a supported video type" in result["cause"]
     assert workflow.decision(arn)["decision"] == "FAILED"
     assert len(workflow.executions_for("notes.txt")) == 1  # the upload itself did not match the rule
-    assert workflow.states(arn)[:2] == ["ValidateInput", "DescribeFailure"]  # refused before Rekognition
+    # refused before Rekognition, without taking a moderation slot
+    assert workflow.states(arn)[:4] == ["ValidateInput", "GiveBackSlotOnFailure", "NotAdmitted", "DescribeFailure"]
+    assert json.loads(workflow.decision(arn)["admission"]) == {"admitted": False}
 
 
 def test_real_detector_and_reviewer_on_a_real_video(workflow, tmp_path):

@@ -27,3 +27,17 @@ def normalized(events: list[dict]) -> list[dict]:
         if "timestamp" in event:
             event["timestamp"] = iso(event["timestamp"])
     return plain
+
+
+def waiting_in(events: list[dict]) -> str | None:
+    """The state whose callback task the execution sleeps in (its task was submitted, no later state
+    entered), e.g. ``HumanReview`` or ``WaitForModerationSlot``; None when it is not waiting on a token."""
+    state, submitted = None, False
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            state, submitted = event["stateEnteredEventDetails"]["name"], False
+        elif event["type"] == "TaskSubmitted":
+            submitted = True
+        elif event["type"] in {"TaskSucceeded", "TaskFailed", "TaskTimedOut"}:
+            submitted = False
+    return state if submitted else None

@@ -73,6 +73,14 @@ def _head(report: AuditReport, p) -> None:
             f" (id {_v(trigger.get('id'))})"
         )
     )
+    if admission := report.admission:
+        p(
+            _line(
+                f"queued   {_v(admission.get('queuedSeconds'))} s for a moderation slot (ticket "
+                f"{_v(admission.get('ticket'))}, {_v(admission.get('limit'))} at once): "
+                f"{_v(admission.get('queuedAt'))} → {_v(admission.get('grantedAt'))}"
+            )
+        )
     detector = report.detector
     p(
         _line(

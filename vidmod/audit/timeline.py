@@ -24,6 +24,7 @@ from vidmod.audit.record import check_record, plain, record_write
 
 STATE_OUTPUTS = {  # state → the path its output adds
     "ValidateInput": "job",
+    "WaitForModerationSlot": "admission",
     "StartModeration": "moderation",
     "StoreLabelsPage": "labels",
     "EvaluateRules": "decision",
@@ -63,6 +64,7 @@ class AuditReport:
     startedAt: str = ""
     stoppedAt: str = ""
     submitted: dict = field(default_factory=dict)
+    admission: dict = field(default_factory=dict)  # the moderation slot: ticket, queuedAt, grantedAt, queuedSeconds
     detector: dict = field(default_factory=dict)
     rules: dict = field(default_factory=dict)
     segments: list[dict] = field(default_factory=list)  # segments.json, each with the reviewers' verdicts
@@ -160,6 +162,7 @@ def build_report(
     report.submitted["video"] = job.get("video") or report.submitted.get("video")
     # ValidateInput completes the trigger (type "manual" when started by hand); the record keeps that one
     report.submitted["trigger"] = job.get("trigger") or report.submitted.get("trigger")
+    report.admission = outputs.get("WaitForModerationSlot", {})
     report.detector = {
         "jobId": outputs.get("StartModeration", {}).get("jobId"),
         "modelVersion": labels.get("modelVersion"),

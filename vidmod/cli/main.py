@@ -19,10 +19,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from vidmod.audit.history import all_events
+from vidmod.audit.history import all_events, waiting_in
 from vidmod.cli.progress import DetectorProgress
 from vidmod.emulator.clients import DEFAULT_ENDPOINT, http_api_event, local_client
 from vidmod_contracts.executions import execution_arn
+from vidmod_contracts.moderation_slots import SlotTable, Usage
 
 console = Console(stderr=False)
 DEFAULT_PORTAL_PORT = 8080
@@ -87,7 +88,8 @@ def cmd_local_up(args) -> int:
         console.print(
             f"  Restored the state last written {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC: {restored.objects} "
             f"object(s), {restored.finished} finished execution(s); {len(restored.rerun)} interrupted execution(s) "
-            "started again under their own names" + (f" ({', '.join(restored.rerun)})" if restored.rerun else "")
+            "started again under their own names"
+            + (f" ({', '.join(restored.rerun)})" if restored.rerun else "")
             + (f"; {restored.redelivered} event delivery(ies) resumed" if restored.redelivered else "")
         )
     console.print(f"  Try: vidmod submit VIDEO.mp4 --endpoint-url {stack.endpoint_url}   (Ctrl-C to stop)")
@@ -138,9 +140,7 @@ def follow(
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
                 return described
-            waiting = [e for e in events if e["type"] == "TaskSubmitted"]
-            entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-            if until_state and entered and entered[-1] == until_state and waiting:
+            if until_state and waiting_in(events) == until_state:
                 return described
             time.sleep(1)
     raise TimeoutError(f"{execution_arn} still running after {timeout:.0f} s")
@@ -304,7 +304,19 @@ def cmd_status(args) -> int:
             f"{execution['stopDate']:%H:%M:%S}" if execution.get("stopDate") else "",
         )
     console.print(table)
+    admission = resources.functions["AdmissionFunction"].name
+    usage = slot_usage(_client(args, "lambda"), _client(args, "dynamodb"), admission)
+    console.print(
+        f"moderation slots: {usage.in_use} of {usage.limit} in use; {usage.queued} execution(s) waiting for one"
+    )
     return 0
+
+
+def slot_usage(lam, dynamodb, admission_function: str) -> Usage:
+    """Read from what is deployed: the admission function's own limit and table."""
+    variables = lam.get_function_configuration(FunctionName=admission_function)["Environment"]["Variables"]
+    table = SlotTable(dynamodb, variables["SLOTS_TABLE"])
+    return table.usage(int(variables["MAX_CONCURRENT_MODERATION_JOBS"]))
 
 
 def cmd_history(args) -> int:
@@ -379,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_audit = None
     if add_audit is not None:
         add_audit(commands)
+    from vidmod.cli.backfill import add_commands as add_backfill
+
+    add_backfill(commands)
     return parser
 
 

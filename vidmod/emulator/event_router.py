@@ -44,6 +44,7 @@ class EventRouter:
     ):
         self._deliver = deliver
         self._rules: list[tuple[str, EventPattern, str]] = []
+        self._disabled: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="eventbridge")
         self._log_path = log_path
         self._log_file = None
@@ -58,7 +59,21 @@ class EventRouter:
         self._rules.append((name, EventPattern.load(json.dumps(pattern)), function_name))
 
     def matching(self, event: dict) -> list[tuple[str, str]]:
-        return [(name, function) for name, pattern, function in self._rules if pattern.matches_event(event)]
+        return [
+            (name, function)
+            for name, pattern, function in self._rules
+            if name not in self._disabled and pattern.matches_event(event)
+        ]
+
+    @contextlib.contextmanager
+    def rule_disabled(self, name: str) -> Iterator[None]:
+        """As ``aws events disable-rule``: events published meanwhile are not delivered to the rule's target
+        (e.g. to fill a bucket with a library that predates the stack)."""
+        self._disabled.add(name)
+        try:
+            yield
+        finally:
+            self._disabled.discard(name)
 
     def publish(self, event: dict) -> str:
         """Route one full EventBridge event (with id/time/account) to every matching rule's target; the event

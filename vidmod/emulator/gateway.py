@@ -105,6 +105,10 @@ class Gateway:
         # moto holds a request body in memory several times over while it stores it; ten 8 MB parts of a multipart
         # upload at once (boto3 default) would cost the stack hundreds of MB; two cores gain nothing from ten.
         self._uploads = threading.BoundedSemaphore(4)
+        # DynamoDB applies each request atomically; moto's backend is not thread-safe (a transaction's condition
+        # checks and writes can interleave with another request's). One request at a time gives conditional
+        # writes their meaning, and the journal the order the writes were applied in.
+        self._dynamodb = threading.Lock()
 
     def __call__(self, environ, start_response):
         if (reason := refusal(environ)) is not None:
@@ -127,6 +131,12 @@ class Gateway:
             return self.a2i(environ, _with_request_id(start_response))
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
+        if target.startswith("DynamoDB_"):
+            with self._dynamodb:
+                return self._moto(environ, start_response)
+        return self._moto(environ, start_response)
+
+    def _moto(self, environ, start_response):
         if self.on_write is None or environ.get("REQUEST_METHOD", "GET") in READS:
             return self.moto(environ, start_response)
         declared = max(int(environ.get(name) or 0) for name in ("CONTENT_LENGTH", "HTTP_X_AMZ_DECODED_CONTENT_LENGTH"))
@@ -139,7 +149,6 @@ class Gateway:
                 return list(response)
             finally:
                 getattr(response, "close", lambda: None)()
-
 
     def _put_events(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)

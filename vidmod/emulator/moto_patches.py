@@ -43,6 +43,12 @@ from moto.core.config import default_user_config
 from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+    ResourceEvalS3 as ItemReaderS3,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3 import (
+    ResourceEvalS3,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import json_path
@@ -180,8 +186,14 @@ def _start_execution(self, *args, **kwargs):
 
 
 def _stop_execution(self, *args, **kwargs):
+    """As in AWS, a stop also ends a task waiting on a token without heartbeats (moto's engine would wait on
+    until the token's timeout): its waits are interrupted, so the execution ends ABORTED now."""
     execution = _ORIGINAL_BACKEND["stop_execution"](self, *args, **kwargs)
     LISTENERS.on_execution_stop(execution)
+    environment = getattr(getattr(execution, "exec_worker", None), "env", None)
+    if environment is not None:
+        for endpoint in list(environment.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
     return execution
 
 
@@ -194,6 +206,47 @@ def _callback(operation: str):
         return result
 
     return accepted
+
+
+def _write_map_results(env, resource_runtime_part, state_credentials) -> None:
+    """A Distributed Map's ResultWriter as AWS writes it: each item's result in ``SUCCEEDED_0.json`` (a JSON
+    array of {"Output", "Status", …}) listed by ``manifest.json`` — moto writes an empty manifest only, and
+    `vidmod backfill` reads its summary from these files in AWS and locally alike."""
+    parameters, outputs = env.stack.pop(), env.stack.pop()
+    s3 = ResourceEvalS3._get_s3_client(resource_runtime_part=resource_runtime_part, state_credentials=state_credentials)
+    record = env.map_run_record_pool_manager.get_all().pop()
+    prefix = parameters.get("Prefix", "")
+    prefix = f"{prefix}/" if prefix and not prefix.endswith("/") else prefix
+    folder = f"{prefix}{record.map_run_arn.split(':')[-1]}/"
+    results = [
+        {"ExecutionArn": f"{record.map_run_arn}:{index}", "Output": json.dumps(output), "Status": "SUCCEEDED"}
+        for index, output in enumerate(outputs or [])
+    ]
+    files = []
+    if results:
+        body = json.dumps(results).encode()
+        s3.put_object(Bucket=parameters["Bucket"], Key=f"{folder}SUCCEEDED_0.json", Body=body)
+        files.append({"Key": f"{folder}SUCCEEDED_0.json", "Size": len(body)})
+    manifest = {
+        "DestinationBucket": parameters["Bucket"],
+        "MapRunArn": record.map_run_arn,
+        "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": files},
+    }
+    s3.put_object(Bucket=parameters["Bucket"], Key=f"{folder}manifest.json", Body=json.dumps(manifest).encode())
+    env.stack.append(
+        {
+            "MapRunArn": record.map_run_arn,
+            "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": f"{folder}manifest.json"},
+        }
+    )
+
+
+def _list_every_object(env, resource_runtime_part, state_credentials) -> None:
+    """A Distributed Map's listObjectsV2 ItemReader as AWS runs it: every page (moto reads the first 1,000
+    keys only) and no objects → no items (moto fails on the missing ``Contents``)."""
+    s3 = ItemReaderS3._get_s3_client(resource_runtime_part=resource_runtime_part, state_credentials=state_credentials)
+    pages = s3.get_paginator("list_objects_v2").paginate(**env.stack.pop())
+    env.stack.append([item for page in pages for item in page.get("Contents", [])])
 
 
 def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
@@ -216,3 +269,5 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     for operation in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
         setattr(StepFunctionsParserBackend, operation, _callback(operation))
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)
+    ResourceEvalS3._handle_put_object = staticmethod(_write_map_results)
+    ItemReaderS3._handle_list_objects_v2 = staticmethod(_list_every_object)

@@ -42,7 +42,6 @@ _IDEMPOTENT = ("Video", "MinConfidence", "JobTag", "NotificationChannel")
 PROGRESS_INTERVAL = 0.5  # seconds between on_progress calls for one job
 
 
-
 def sampling_rate(text: str) -> float:
     """VIDMOD_DETECTOR_FPS: frames per second to analyse, refused at start rather than failing every job."""
     try:
@@ -52,6 +51,7 @@ def sampling_rate(text: str) -> float:
     if not 0 < fps <= 60:
         raise ValueError(f"VIDMOD_DETECTOR_FPS={text!r}: give the frames per second to analyse, above 0 and at most 60")
     return fps
+
 
 class RekognitionError(Exception):
     def __init__(self, code: str, message: str):
@@ -179,6 +179,7 @@ class ContentModerationService:
                     job["VideoMetadata"] = error.metadata
             except Exception as error:  # a job must end FAILED with a message, never hang IN_PROGRESS
                 job.update(JobStatus="FAILED", StatusMessage=f"Analysis failed: {type(error).__name__}: {error}")
+            job["CompletedAt"] = time.time()
             try:
                 with self._lock:
                     self._save(job)
@@ -323,6 +324,8 @@ class ContentModerationService:
                 "JobTag": params.get("JobTag"),
                 "Request": request,
                 "SamplingFps": self.fps,
+                # From here until CompletedAt the job counts against the account's concurrent-job quota.
+                "StartedAt": time.time(),
             }
             self.jobs[job["JobId"]] = job
             self._save(job)

@@ -24,6 +24,7 @@ from vidmod.emulator.clients import local_client
 from vidmod.emulator.event_router import EventRouter, execution_status_change_event, hook_s3_notifications
 from vidmod.emulator.gateway import Gateway
 from vidmod.emulator.template import ACCOUNT, REGION, LocalResources, read_resources
+from vidmod_contracts.moderation_slots import SlotTable, Usage
 
 log = logging.getLogger(__name__)
 # The engine logs a failing state with a dump of its whole state object: when the stack stops, the suspended
@@ -211,6 +212,7 @@ class LocalStack:
             self.options.root / "ui" / "moderation-review.liquid.html",
             extra_routes=routes,
             secret_key=self._portal_secret(),
+            slot_usage=self.slot_usage,
         )
         server = uvicorn.Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning"))
         def serve() -> None:
@@ -252,6 +254,12 @@ class LocalStack:
     @property
     def decisions_table(self) -> str:
         return self.resources.tables["DecisionsTable"]["TableName"]
+
+    def slot_usage(self) -> Usage:
+        """Moderation slots in use of MaxConcurrentModerationJobs, and executions queued for one."""
+        table = self.resources.tables["ModerationSlotsTable"]["TableName"]
+        limit = int(self.resources.parameters["MaxConcurrentModerationJobs"])
+        return SlotTable(self.client("dynamodb"), table).usage(limit)
 
     def running_executions(self) -> list[str]:
         """Names of the executions running now (those a stop suspends)."""
@@ -306,10 +314,10 @@ class LocalStack:
                 Environment={"Variables": spec.environment},
             )
             lambda_service.register(spec)
-        machine = self.resources.state_machine
-        sfn.create_state_machine(
-            name=machine["name"], definition=machine["definition"], roleArn=role["Role"]["Arn"], type="STANDARD"
-        )
+        for machine in self.resources.state_machines.values():
+            sfn.create_state_machine(
+                name=machine["name"], definition=machine["definition"], roleArn=role["Role"]["Arn"], type="STANDARD"
+            )
         if self.store is not None:
             self.restored.finished = self.store.restore_after_deploy()
         for rule in self.resources.rules:

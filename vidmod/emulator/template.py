@@ -20,6 +20,7 @@ from vidmod_contracts.schedules import rate_seconds
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 NO_VALUE = object()
+MODERATION_STATE_MACHINE = "ModerationStateMachine"
 
 
 class TemplateError(ValueError):
@@ -51,9 +52,14 @@ class LocalResources:
     buckets: dict[str, dict]  # logical id → {"name", "versioned", "eventbridge", "objectLock"}
     tables: dict[str, dict]  # logical id → CreateTable kwargs
     functions: dict[str, FunctionSpec]
-    state_machine: dict  # {"name", "arn", "definition"}
+    state_machines: dict[str, dict]  # logical id → {"logical_id", "name", "arn", "definition"}
     rules: list[dict]  # [{"name", "pattern", "function"}] from EventBridgeRule events
     schedules: list[dict]  # [{"name", "seconds", "function"}] from Schedule events
+
+    @property
+    def state_machine(self) -> dict:
+        """The moderation workflow (the template's other state machine is the backfill)."""
+        return self.state_machines[MODERATION_STATE_MACHINE]
 
     def function_by_name(self, name: str) -> FunctionSpec:
         return next(f for f in self.functions.values() if f.name == name)
@@ -93,7 +99,13 @@ class Resolver:
         self.conditions = {name: self.resolve(cond) for name, cond in template.get("Conditions", {}).items()}
 
     def physical_name(self, logical_id: str) -> str:
-        kind = self.template["Resources"][logical_id]["Type"]
+        resource = self.template["Resources"][logical_id]
+        kind, props = resource["Type"], resource.get("Properties", {})
+        explicit = props.get("FunctionName") if kind == "AWS::Serverless::Function" else None
+        if kind == "AWS::Serverless::StateMachine":
+            explicit = props.get("Name")
+        if explicit is not None:  # named in the template (to be reached by a built ARN)
+            return self.resolve(explicit)
         if kind == "AWS::S3::Bucket":
             return f"{self.stack_name}-{logical_id}".lower()
         return f"{self.stack_name}-{logical_id}"
@@ -164,6 +176,9 @@ class Resolver:
                 return str(left) == str(right)
             if key == "Fn::Not":
                 return not self.resolve(arg[0])
+            if key == "Fn::FindInMap":
+                mapping, top, second = self.resolve(arg)
+                return self.template["Mappings"][mapping][top][second]
             if key == "Fn::Select":
                 index, items = self.resolve(arg)
                 return items[int(index)]
@@ -237,7 +252,7 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
     layers = _layers(template, resolver, root)
     layer_packages = _packages(list(layers.values()))
     buckets, tables, functions, rules, schedules = {}, {}, {}, [], []
-    state_machine = None
+    state_machines = {}
     for logical_id, resource in template["Resources"].items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::S3::Bucket":
@@ -307,12 +322,12 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
             if leftover:
                 raise TemplateError(f"definition placeholders without substitution: {leftover}")
             json.loads(definition)
-            state_machine = {
+            state_machines[logical_id] = {
                 "logical_id": logical_id,
                 "name": resolver.physical_name(logical_id),
                 "arn": resolver.attribute(logical_id, "Arn"),
                 "definition": definition,
             }
-    if state_machine is None:
-        raise TemplateError("template has no AWS::Serverless::StateMachine")
-    return LocalResources(stack_name, params, buckets, tables, functions, state_machine, rules, schedules)
+    if MODERATION_STATE_MACHINE not in state_machines:
+        raise TemplateError(f"template has no AWS::Serverless::StateMachine {MODERATION_STATE_MACHINE}")
+    return LocalResources(stack_name, params, buckets, tables, functions, state_machines, rules, schedules)

@@ -20,7 +20,7 @@ import json
 import mimetypes
 import posixpath
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -50,6 +50,7 @@ from vidmod.emulator.a2i import A2IError, HumanLoopRuntime
 from vidmod.emulator.clients import local_client
 from vidmod.emulator.hosts import LOOPBACK_NAMES, host_name
 from vidmod.emulator.portal.pages import render_page
+from vidmod_contracts.moderation_slots import Usage
 
 CROWD_SCRIPT = "https://assets.crowd.aws/crowd-html-elements.js"
 STATIC = Path(__file__).with_name("static")
@@ -192,8 +193,10 @@ def create_app(
     extra_routes=None,
     secret_key: str | None = None,
     allowed_hosts: Iterable[str] = (),
+    slot_usage: Callable[[], Usage] | None = None,
 ) -> Starlette:
-    """The portal. ``allowed_hosts``: host names besides 127.0.0.1/localhost it may be reached under."""
+    """The portal. ``allowed_hosts``: host names besides 127.0.0.1/localhost it may be reached under;
+    ``slot_usage``: the stack's moderation slots, shown above the queue."""
     env = liquid_environment()
     s3 = local_client("s3", endpoint_url)
 
@@ -250,7 +253,9 @@ def create_app(
                 }
             )
         flash = request.session.pop("flash", None) or None
-        return page(request, "queue.liquid.html", flash=flash, tasks=tasks)
+        usage = slot_usage() if slot_usage is not None else None
+        slots = {"inUse": usage.in_use, "max": usage.limit, "queued": usage.queued} if usage else None
+        return page(request, "queue.liquid.html", flash=flash, tasks=tasks, slots=slots)
 
     async def login(request: Request) -> Response:
         if request.method == "POST":
