@@ -1,8 +1,11 @@
 """Grant and give back moderation slots (``vidmod_contracts.moderation_slots`` has the table and the why).
 
-Every change is one conditional write against the version it read, so two Lambdas never grant the same free
-slot and a slot is never granted twice; a lost race reads again. A grant is recorded before its task token
-is sent: a Lambda that dies in between leaves a holder whose grant the next pump sends again.
+Every grant is one conditional write on the state item — ``size(holders) < limit`` and the execution not
+holding already — so a slot is never granted beyond the limit nor twice, whatever runs at the same time.
+The common paths are one write each: an execution that finds a free slot and nobody queued takes it at once
+(``queued = 0`` keeps the order first come, first served), and a release is one update that also says
+whether anyone waits. A grant made for a queued execution is recorded with its task token before the token
+is sent: a Lambda that dies in between leaves a holder whose grant a later release or retry sends again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from vidmod_contracts.moderation_slots import (
     STATE_KEY,
     TOKEN_GONE,
     SlotTable,
+    plain,
     ticket_key,
 )
 from vidmod_contracts.times import iso_millis
@@ -46,7 +50,13 @@ class Grant:
 
     @classmethod
     def of(cls, holder: dict, limit: int) -> Grant:
-        return cls(holder["ticket"], holder["queuedAt"], holder["grantedAt"], holder["queuedSeconds"], limit)
+        return cls(
+            int(holder.get("ticket", 0)),
+            holder["queuedAt"],
+            holder["grantedAt"],
+            float(holder["queuedSeconds"]),
+            limit,
+        )
 
     def output(self) -> str:
         return json.dumps(self.__dict__)
@@ -60,16 +70,50 @@ def _iso(epoch: float) -> str:
     return iso_millis(datetime.fromtimestamp(epoch, UTC))
 
 
+def _holder_item(holder: dict) -> dict:
+    item = {
+        "queuedAt": {"S": holder["queuedAt"]},
+        "grantedAt": {"S": holder["grantedAt"]},
+        "grantedEpoch": {"N": str(holder["grantedEpoch"])},
+        "queuedSeconds": {"N": str(holder["queuedSeconds"])},
+    }
+    if "ticket" in holder:
+        item["ticket"] = {"N": str(holder["ticket"])}
+    if "taskToken" in holder:
+        item["taskToken"] = {"S": holder["taskToken"]}
+    return {"M": item}
+
+
 class Semaphore:
     def __init__(self, dynamodb, sfn, table: str, limit: int, clock=time.time):
         self.dynamodb, self.sfn, self.table, self.limit, self.clock = dynamodb, sfn, table, limit, clock
         self.slots = SlotTable(dynamodb, table)
+        self._state_exists = False
+
+    def _ensure_state(self) -> None:
+        """The state item the grants update (a map must exist before a key is set in it); once per container."""
+        if self._state_exists:
+            return
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={**STATE_KEY, "holders": {"M": {}}, "queued": {"N": "0"}, "nextTicket": {"N": "0"}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+        self._state_exists = True
 
     # ------------------------------------------------------------------ acquire
     def acquire(self, execution_arn: str, task_token: str) -> str:
-        """Queue the execution (or find it queued or holding already), then wake whoever may go."""
+        """Take a free slot at once, or queue (or find the execution queued or holding already) and wake
+        whoever may go."""
+        self._ensure_state()
         for _ in range(MAX_ROUNDS):
-            holders, _ = self.slots.state()
+            if self._take_at_once(execution_arn, task_token):
+                return "granted"
+            holders = self.slots.holders()
             if execution_arn in holders:  # a retried invoke, or the same execution run again after a restart
                 self._deliver(execution_arn, task_token, holders[execution_arn])
                 return "held"
@@ -84,14 +128,43 @@ class Semaphore:
                 return "queued"
         raise Contended(f"could not queue {execution_arn}")
 
+    def _take_at_once(self, execution_arn: str, task_token: str) -> bool:
+        """A free slot and nobody waiting: one conditional write, then the execution's own token is sent."""
+        now = self.clock()
+        holder = {"queuedAt": _iso(now), "grantedAt": _iso(now), "grantedEpoch": round(now, 3), "queuedSeconds": 0.0}
+        try:
+            attributes = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=STATE_KEY,
+                UpdateExpression="SET holders.#e = :h ADD nextTicket :one",
+                ConditionExpression="size(holders) < :limit AND queued = :zero AND attribute_not_exists(holders.#e)",
+                ExpressionAttributeNames={"#e": execution_arn},
+                ExpressionAttributeValues={
+                    ":h": _holder_item(holder),
+                    ":one": {"N": "1"},
+                    ":zero": {"N": "0"},
+                    ":limit": {"N": str(self.limit)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        holder["ticket"] = int(attributes["nextTicket"]["N"])
+        logger.info(
+            "moderation slot granted at once", extra={"executionArn": execution_arn, "ticket": holder["ticket"]}
+        )
+        # No token kept: if this send fails, the task's own retry finds the execution holding and sends again.
+        self.sfn.send_task_success(taskToken=task_token, output=Grant.of(holder, self.limit).output())
+        return True
+
     def _next_ticket(self) -> int:
-        """The arrival counter; the first call creates the state item the grants update."""
         attributes = self.dynamodb.update_item(
             TableName=self.table,
             Key=STATE_KEY,
-            UpdateExpression="SET nextTicket = if_not_exists(nextTicket, :zero) + :one, "
-            "holders = if_not_exists(holders, :empty), version = if_not_exists(version, :zero)",
-            ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":empty": {"M": {}}},
+            UpdateExpression="ADD nextTicket :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
             ReturnValues="UPDATED_NEW",
         )["Attributes"]
         return int(attributes["nextTicket"]["N"])
@@ -120,6 +193,14 @@ class Semaphore:
                             "TableName": self.table,
                             "Item": {"pk": {"S": POINTER}, "sk": {"S": execution_arn}, "ticket": {"N": str(ticket)}},
                             "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": STATE_KEY,
+                            "UpdateExpression": "ADD queued :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
                         }
                     },
                 ]
@@ -151,22 +232,20 @@ class Semaphore:
         """Grant free slots to the oldest waiting executions, one conditional write each; how many were granted."""
         granted = 0
         for _ in range(MAX_ROUNDS):
-            holders, version = self.slots.state()
-            self._resend_undelivered(holders)
-            if len(holders) >= self.limit:
-                return granted
             heads = self.slots.waiting(limit=1)
             if not heads:
                 return granted
             head = heads[0]
-            holder = self._grant(head, version)
+            holder = self._grant(head)
             if holder is None:
-                continue  # another Lambda granted or released first: read again
+                if len(self.slots.holders()) >= self.limit:
+                    return granted  # full: the next release wakes the head
+                continue  # another Lambda granted this head first: look again
             granted += 1
             self._deliver(head["executionArn"], head["taskToken"], holder)
         raise Contended("too many concurrent grants")
 
-    def _grant(self, head: dict, version: int) -> dict | None:
+    def _grant(self, head: dict) -> dict | None:
         granted_at = self.clock()
         holder = {
             "ticket": head["ticket"],
@@ -176,14 +255,6 @@ class Semaphore:
             "queuedSeconds": round(max(0.0, granted_at - float(head["queuedEpoch"])), 3),
             "taskToken": head["taskToken"],
         }
-        item = {
-            "ticket": {"N": str(holder["ticket"])},
-            "queuedAt": {"S": holder["queuedAt"]},
-            "grantedAt": {"S": holder["grantedAt"]},
-            "grantedEpoch": {"N": str(holder["grantedEpoch"])},
-            "queuedSeconds": {"N": str(holder["queuedSeconds"])},
-            "taskToken": {"S": holder["taskToken"]},
-        }
         arn = head["executionArn"]
         try:
             self.dynamodb.transact_write_items(
@@ -192,13 +263,13 @@ class Semaphore:
                         "Update": {
                             "TableName": self.table,
                             "Key": STATE_KEY,
-                            "UpdateExpression": "SET holders.#e = :h, version = version + :one",
-                            "ConditionExpression": "version = :v AND attribute_not_exists(holders.#e)",
+                            "UpdateExpression": "SET holders.#e = :h ADD queued :minus",
+                            "ConditionExpression": "size(holders) < :limit AND attribute_not_exists(holders.#e)",
                             "ExpressionAttributeNames": {"#e": arn},
                             "ExpressionAttributeValues": {
-                                ":h": {"M": item},
-                                ":one": {"N": "1"},
-                                ":v": {"N": str(version)},
+                                ":h": _holder_item(holder),
+                                ":minus": {"N": "-1"},
+                                ":limit": {"N": str(self.limit)},
                             },
                         }
                     },
@@ -228,15 +299,15 @@ class Semaphore:
             self.sfn.send_task_success(taskToken=task_token, output=Grant.of(holder, self.limit).output())
         except ClientError as error:
             if _code(error) not in TOKEN_GONE:
-                raise  # the grant stays recorded; a retry (or the next pump) sends it again
-            status = self._status(execution_arn)
-            if status != "RUNNING":
+                raise  # the grant stays recorded with its token; a retry (or a later release) sends it again
+            if self._status(execution_arn) != "RUNNING":
                 logger.info(
                     "granted to an execution that ended; slot given back", extra={"executionArn": execution_arn}
                 )
-                self._remove_holder(execution_arn)
+                self.release(execution_arn)
                 return
-        self._delivered(execution_arn)
+        if "taskToken" in holder:
+            self._delivered(execution_arn)
 
     def _resend_undelivered(self, holders: dict[str, dict]) -> None:
         for arn, holder in holders.items():
@@ -268,47 +339,71 @@ class Semaphore:
     def release(self, execution_arn: str) -> dict:
         """Give the execution's slot back, or take it out of the queue; then wake the next in line.
 
-        Out of the queue first, then out of the holders: a grant racing with this call either finds no queue
-        entry to grant, or made a holder this call then removes."""
-        dequeued = self._dequeue(execution_arn)
-        released = self._remove_holder(execution_arn)
+        An execution either holds a slot or waits in the queue. If it holds none, it leaves the queue and is
+        checked once more: a grant racing with this call made a holder that this call then removes."""
+        self._ensure_state()
+        state = self._remove_holder(execution_arn)
+        released, dequeued = state is not None, False
+        if not released:
+            dequeued = self._dequeue(execution_arn)
+            state = self._remove_holder(execution_arn)
+            released = state is not None
         if released or dequeued:
             logger.info(
-                "moderation slot given back" if released else "left the queue",
-                extra={"executionArn": execution_arn},
+                "moderation slot given back" if released else "left the queue", extra={"executionArn": execution_arn}
             )
-        self.pump()
+        # Nothing of this execution's (a retry, or the status-change event after the in-flow release): a chance
+        # to repair a grant whose token a failed Lambda never sent, and to wake a waiter nobody woke.
+        state = state if state is not None else self.slots.state()
+        self._resend_undelivered(state.get("holders", {}))
+        if state.get("queued", 0) > 0:
+            self.pump()
         return {"released": released, "dequeued": dequeued, "releasedAt": _iso(self.clock())}
 
     def _dequeue(self, execution_arn: str) -> bool:
         pointer = self.slots.pointer(execution_arn)
         if pointer is None:
             return False
-        self.dynamodb.transact_write_items(
-            TransactItems=[
-                {
-                    "Delete": {
-                        "TableName": self.table,
-                        "Key": {"pk": {"S": QUEUE}, "sk": {"S": ticket_key(pointer["ticket"])}},
-                    }
-                },
-                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": POINTER}, "sk": {"S": execution_arn}}}},
-            ]
-        )
-        return True
-
-    def _remove_holder(self, execution_arn: str) -> bool:
         try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key=STATE_KEY,
-                UpdateExpression="REMOVE holders.#e SET version = version + :one",
-                ConditionExpression="attribute_exists(holders.#e)",
-                ExpressionAttributeNames={"#e": execution_arn},
-                ExpressionAttributeValues={":one": {"N": "1"}},
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": {"pk": {"S": QUEUE}, "sk": {"S": ticket_key(pointer["ticket"])}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {"Delete": {"TableName": self.table, "Key": {"pk": {"S": POINTER}, "sk": {"S": execution_arn}}}},
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": STATE_KEY,
+                            "UpdateExpression": "ADD queued :minus",
+                            "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                        }
+                    },
+                ]
             )
         except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
+            if _code(error) == "TransactionCanceledException":
+                return False  # granted meanwhile: the caller removes the holder
             raise
         return True
+
+    def _remove_holder(self, execution_arn: str) -> dict | None:
+        """The state after the removal (plain values), or None when the execution held no slot."""
+        try:
+            attributes = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=STATE_KEY,
+                UpdateExpression="REMOVE holders.#e",
+                ConditionExpression="attribute_exists(holders.#e)",
+                ExpressionAttributeNames={"#e": execution_arn},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return {k: plain(v) for k, v in attributes.items()}

@@ -1,5 +1,5 @@
-"""A burst of uploads, the local stack killed (SIGKILL) half-way through it: nothing acknowledged is lost and
-nothing is moderated twice."""
+"""A burst of uploads, the local stack killed (SIGKILL) half-way through it: nothing acknowledged is lost,
+nothing is moderated twice, and the moderation slots (3 here) neither leak nor are granted twice."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from local_process import MEDIA, LocalProcess
+from local_process import FAST, MEDIA, LocalProcess
 
 from vidmod.detector.synthetic import make_test_video
+from vidmod.emulator.rekognition import peak_concurrency
+from vidmod_contracts.moderation_slots import SlotTable
 
 pytestmark = pytest.mark.workflow
 UPLOADS = 20
+SLOTS = 3
 
 
 def test_a_burst_killed_half_way_keeps_every_acknowledged_upload_and_moderates_each_once(tmp_path):
     clips = [make_test_video(tmp_path / f"clip-{i:02d}.mp4", seconds=2, fps=24) for i in range(UPLOADS)]
-    stack = LocalProcess(tmp_path / "state").start()
+    stack = LocalProcess(tmp_path / "state", *FAST, f"MaxConcurrentModerationJobs={SLOTS}").start()
     acknowledged: dict[str, str] = {}
     half_way = threading.Event()
     lock = threading.Lock()
@@ -55,6 +58,10 @@ def test_a_burst_killed_half_way_keeps_every_acknowledged_upload_and_moderates_e
         assert len(stack.executions_for(key)) <= 1
         assert analysed.count(key) <= 1, f"{key} was analysed {analysed.count(key)} times"
     assert set(acknowledged) <= set(analysed)
+    # Across the kill: never more than SLOTS jobs at once, and every slot back once the labels were stored.
+    assert peak_concurrency([job for job in jobs if "CompletedAt" in job]) <= SLOTS
+    usage = SlotTable(stack.ddb, "vidmod-ModerationSlotsTable").usage(SLOTS)
+    assert (usage.in_use, usage.queued) == (0, 0)
 
     # Stopped while they all wait in review: one line, however many executions it suspends.
     said = [line for line in stack.stop().splitlines() if line.strip()]

@@ -18,6 +18,7 @@ from scripted_rekognition import Script
 from vidmod.audit.history import waiting_in
 from vidmod.cli.main import main
 from vidmod.detector.synthetic import make_test_video
+from vidmod.emulator.rekognition import peak_concurrency
 from vidmod_contracts.moderation_slots import SlotTable
 
 LIMIT = 3
@@ -58,15 +59,6 @@ def settled(workflow: Workflow, arn: str) -> bool:
     if workflow.sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
         return True
     return waiting_in(workflow.history(arn)) == "HumanReview"
-
-
-def most_jobs_at_once(jobs: list[dict]) -> int:
-    moments = sorted([(j["StartedAt"], 1) for j in jobs] + [(j["CompletedAt"], -1) for j in jobs])
-    running = most = 0
-    for _, change in moments:
-        running += change
-        most = max(most, running)
-    return most
 
 
 def status_text(workflow: Workflow, capsys) -> str:
@@ -141,7 +133,7 @@ def test_a_burst_is_held_to_the_limit_and_let_in_first_come_first_served(admissi
         if job["Video"]["S3Object"]["Name"].startswith("burst/") and "CompletedAt" in job
     ]
     assert len(jobs) == len(keys)  # one analysis per video, none lost
-    assert most_jobs_at_once(jobs) == LIMIT  # the limit was used, never exceeded
+    assert peak_concurrency(jobs) == LIMIT  # the limit was used, never exceeded
     ticket = {arn: grant["ticket"] for arn, grant in zip(arns, grants, strict=True)}
     key_ticket = {key: ticket[arn] for key, arn in zip(keys, arns, strict=True)}
     started = [key_ticket[j["Video"]["S3Object"]["Name"]] for j in sorted(jobs, key=lambda j: j["StartedAt"])]

@@ -3,8 +3,9 @@
 From one run: the detector's figures (``vidmod.detector.bench``: decode-only limit, per-model time, end-to-end
 real-time factor, false positives), then the whole stack — a 10-minute 720p upload until its review is visible
 (real-time factor and its ratio to the decode-only limit measured in the same run), a burst of short uploads
-until every one waits in review, and the local Lambda's invocation overhead cold and warm — and the cost of the
-crash-safe state (``bench_durability``): a 100 MB PutObject's latency and the stack's memory during a 2 GB upload.
+until every one waits in review, 100 uploads held to 3 moderation slots (``bench_admission``), and the local
+Lambda's invocation overhead cold and warm — and the cost of the crash-safe state (``bench_durability``): a
+100 MB PutObject's latency and the stack's memory during a 2 GB upload.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from vidmod.cli import bench_durability
+from vidmod.cli import bench_admission, bench_durability
 from vidmod.detector import bench as detector_bench
 from vidmod.detector.analyze import decode_limit_seconds
 from vidmod.detector.samples import sample_video_path
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         long_wall = upload_to_review(work / "long", [long_video], timeout=args.long_seconds * 2)
         clips = [make_test_video(work / f"clip-{i:03d}.mp4", seconds=3, fps=24) for i in range(args.burst)]
         burst_wall = upload_to_review(work / "burst", clips, timeout=600)
+        admission_wall, admission_peak, admission_reached = bench_admission.admission_burst(work)
         put_seconds = bench_durability.put_latency(work)
         rss_before, rss_growth, upload_seconds = bench_durability.upload_memory(work)
     table = Table("measure", "value", title="vidmod local stack (upload → review visible in the reviewer's queue)")
@@ -98,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         f"ratio {realtime / limit:.2f} of the limit",
     )
     table.add_row(f"burst of {args.burst} short uploads (3 s, 320×240) → all in review", f"{burst_wall:.1f} s")
+    table.add_row(
+        "burst of 100 short uploads (1 s, 160×120), MaxConcurrentModerationJobs=3 → all in review",
+        f"{admission_wall:.1f} s; at most {admission_peak} jobs at once; {admission_reached} of 100 reached review",
+    )
     table.add_row("Lambda invocation overhead, cold start", f"{cold:.0f} ms")
     table.add_row("Lambda invocation overhead, warm (median of 30)", f"{warm:.1f} ms")
     table.add_row("PutObject of 100 MB, acknowledged once on disk (median of 5)", f"{put_seconds:.2f} s")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -82,6 +83,17 @@ def refusal(environ: dict) -> str | None:
     return None
 
 
+# Services whose requests always reach one moto app (S3 only path-style here: no s3-control, no virtual hosts).
+CACHED_SERVICES = frozenset({"dynamodb", "states", "lambda", "s3", "iam", "sts"})
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+def _signed_service(environ: dict) -> str | None:
+    """The service a SigV4-signed request names in its credential scope (``…/us-east-1/dynamodb/aws4_request``)."""
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match[1] if match else None
+
+
 def _refuse(reason: str, start_response) -> list[bytes]:
     body = json.dumps({"__type": "AccessDeniedException", "message": reason}).encode()
     start_response(
@@ -94,6 +106,7 @@ def _refuse(reason: str, start_response) -> list[bytes]:
 class Gateway:
     def __init__(self, router: EventRouter, rekognition: WSGIApp | None = None, a2i: WSGIApp | None = None):
         self.moto = DomainDispatcherApplication(create_backend_app)
+        self._apps: dict[str, WSGIApp] = {}  # signing service → moto's app for it
         self.router = router
         self.rekognition = rekognition
         self.a2i = a2i
@@ -136,15 +149,27 @@ class Gateway:
                 return self._moto(environ, start_response)
         return self._moto(environ, start_response)
 
+    def _moto_app(self, environ) -> WSGIApp:
+        """moto's dispatcher finds a request's service under one global lock, scanning its module folders each
+        time; the app for a service never changes, so it is found once per service the request is signed for."""
+        service = _signed_service(environ)
+        if service not in CACHED_SERVICES:
+            return self.moto
+        app = self._apps.get(service)
+        if app is None:
+            app = self._apps[service] = self.moto.get_application(environ)
+        return app
+
     def _moto(self, environ, start_response):
+        moto = self._moto_app(environ)
         if self.on_write is None or environ.get("REQUEST_METHOD", "GET") in READS:
-            return self.moto(environ, start_response)
+            return moto(environ, start_response)
         declared = max(int(environ.get(name) or 0) for name in ("CONTENT_LENGTH", "HTTP_X_AMZ_DECODED_CONTENT_LENGTH"))
         large = declared > LARGE_BODY or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
         with self._uploads if large else contextlib.nullcontext(), self.on_write(environ):
             # moto's answer is complete here (nothing is sent before the server iterates it), so the write is on
             # disk before a byte of the answer leaves.
-            response = self.moto(environ, start_response)
+            response = moto(environ, start_response)
             try:
                 return list(response)
             finally:

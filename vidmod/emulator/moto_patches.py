@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import json
 import os
 import threading
@@ -40,6 +41,7 @@ from importlib.metadata import version
 import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
+from moto.settings import moto_server_port
 from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
@@ -51,7 +53,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -208,6 +210,31 @@ def _callback(operation: str):
     return accepted
 
 
+_ENGINE_CLIENT_MODULES = (  # every engine module that imports boto_client_for
+    "state_map.result_writer.resource_eval.resource_eval_s3",
+    "state_map.item_reader.eval.resource_eval_s3",
+    "state_task.lambda_eval_utils",
+    "state_task.service.state_task_service_aws_sdk",
+    "state_task.service.state_task_service_dynamodb",
+    "state_task.service.state_task_service_events",
+    "state_task.service.state_task_service_sfn",
+    "state_task.service.state_task_service_sqs",
+    "state_task.service.state_task_service_sns",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _client(region: str, service: str, port: int):
+    return boto_client.boto_client_for(region=region, service=service)
+
+
+def _engine_client(region: str, service: str, state_credentials=None):
+    """moto's engine builds a new boto3 client for every task it runs (~10 ms of CPU each, on every state of
+    every execution); clients are thread-safe and ignore the credentials here, so one is kept per service,
+    region and endpoint port (several stacks may run in one process, one after another)."""
+    return _client(region, service, moto_server_port())
+
+
 def _write_map_results(env, resource_runtime_part, state_credentials) -> None:
     """A Distributed Map's ResultWriter as AWS writes it: each item's result in ``SUCCEEDED_0.json`` (a JSON
     array of {"Output", "Status", …}) listed by ``manifest.json`` — moto writes an empty manifest only, and
@@ -271,3 +298,6 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)
     ResourceEvalS3._handle_put_object = staticmethod(_write_map_results)
     ItemReaderS3._handle_list_objects_v2 = staticmethod(_list_every_object)
+    for name in _ENGINE_CLIENT_MODULES:
+        module = importlib.import_module(f"moto.stepfunctions.parser.asl.component.state.exec.{name}")
+        module.boto_client_for = _engine_client

@@ -105,6 +105,17 @@ def _merge_segments(detections: list[dict], sample_millis: int, duration_millis:
     return segments
 
 
+def peak_concurrency(jobs: list[dict]) -> int:
+    """The most jobs in progress at one moment (what Rekognition's concurrent-job quota counts), from job records'
+    StartedAt / CompletedAt; a job not completed yet counts until now."""
+    moments = sorted([(j["StartedAt"], 1) for j in jobs] + [(j.get("CompletedAt", math.inf), -1) for j in jobs])
+    running = most = 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    return most
+
+
 class ContentModerationService:
     """Rekognition's two content-moderation calls over a local detector.
 

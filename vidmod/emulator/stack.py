@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # The engine logs a failing state with a dump of its whole state object: when the stack stops, the suspended
 # executions fail against the closing endpoint, which is expected and not recorded, so it is silenced then.
 ENGINE_LOG = logging.getLogger("moto.stepfunctions")
+# The parser warns, on every start, that ToleratedFailurePercentage (the backfill's Distributed Map) has no
+# effect locally: the backfill's processor catches every error, so nothing depends on it here.
+logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW_DEFINITION_NAME = "vidmod-local-review"

@@ -58,8 +58,9 @@ class LocalResources:
 
     @property
     def state_machine(self) -> dict:
-        """The moderation workflow (the template's other state machine is the backfill)."""
-        return self.state_machines[MODERATION_STATE_MACHINE]
+        """The moderation workflow (the template's other state machine is the backfill); a template with one
+        state machine has only that one."""
+        return self.state_machines.get(MODERATION_STATE_MACHINE) or next(iter(self.state_machines.values()))
 
     def function_by_name(self, name: str) -> FunctionSpec:
         return next(f for f in self.functions.values() if f.name == name)
@@ -328,6 +329,6 @@ def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> Lo
                 "arn": resolver.attribute(logical_id, "Arn"),
                 "definition": definition,
             }
-    if MODERATION_STATE_MACHINE not in state_machines:
-        raise TemplateError(f"template has no AWS::Serverless::StateMachine {MODERATION_STATE_MACHINE}")
+    if not state_machines:
+        raise TemplateError("template has no AWS::Serverless::StateMachine")
     return LocalResources(stack_name, params, buckets, tables, functions, state_machines, rules, schedules)

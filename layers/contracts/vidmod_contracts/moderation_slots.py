@@ -4,8 +4,8 @@ Rekognition Video runs 20 stored-video jobs per account and region (shared by ev
 execution asks for a slot before StartContentModeration and waits, without polling, on a task token: the
 queue is woken in arrival order by each release. One table (partition ``pk``, sort ``sk``):
 
-- ``semaphore``/``state``: ``holders`` (execution ARN → grant), ``version`` (every grant or release bumps it,
-  so two Lambdas never grant against the same view), ``nextTicket`` (arrival counter);
+- ``semaphore``/``state``: ``holders`` (execution ARN → grant), ``queued`` (how many wait), ``nextTicket``
+  (arrival counter);
 - ``queue``/``<ticket, 20 digits>``: a waiting execution, its task token and when it arrived (FIFO by key);
 - ``execution``/``<ARN>``: the waiting execution's ticket, so a retried or re-run acquire keeps its place and
   a stop removes it from the queue.
@@ -57,11 +57,11 @@ def _n(value: int | float) -> dict:
     return {"N": str(value)}
 
 
-def _plain(attribute: dict):
+def plain(attribute: dict):
     """A DynamoDB attribute value as Python (the few shapes this table uses)."""
     ((kind, value),) = attribute.items()
     if kind == "M":
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if kind == "N":
         return int(value) if value.lstrip("-").isdigit() else float(value)
     return value
@@ -73,13 +73,14 @@ class SlotTable:
     def __init__(self, dynamodb, table: str):
         self.dynamodb, self.table = dynamodb, table
 
-    def state(self) -> tuple[dict[str, dict], int]:
-        """(holders, version); a table never written yet has no holders at version 0."""
+    def state(self) -> dict:
+        """The state item as plain values: {"holders": {ARN: grant}, "queued": n, "nextTicket": n}; {} if none."""
         item = self.dynamodb.get_item(TableName=self.table, Key=STATE_KEY, ConsistentRead=True).get("Item")
-        if not item:
-            return {}, 0
-        holders = _plain(item["holders"]) if "holders" in item else {}
-        return holders, int(item.get("version", {"N": "0"})["N"])
+        return {k: plain(v) for k, v in (item or {}).items() if k not in STATE_KEY}
+
+    def holders(self) -> dict[str, dict]:
+        """Execution ARN → its grant, for every execution holding a slot now."""
+        return self.state().get("holders", {})
 
     def waiting(self, limit: int | None = None) -> list[dict]:
         """Queued executions, oldest ticket first: [{"ticket", "executionArn", "taskToken", "queuedAt"}]."""
@@ -94,7 +95,7 @@ class SlotTable:
                 **kwargs,
                 **({"ExclusiveStartKey": start} if start else {}),
             )
-            items += [{k: _plain(v) for k, v in item.items()} for item in page.get("Items", [])]
+            items += [{k: plain(v) for k, v in item.items()} for item in page.get("Items", [])]
             start = page.get("LastEvaluatedKey")
             if not start or (limit and len(items) >= limit):
                 return items
@@ -115,11 +116,11 @@ class SlotTable:
                 return count
 
     def usage(self, limit: int) -> Usage:
-        holders, _ = self.state()
+        holders = self.holders()
         return Usage(len(holders), limit, self.queue_length(), tuple(sorted(holders)))
 
     def pointer(self, execution_arn: str) -> dict | None:
         item = self.dynamodb.get_item(
             TableName=self.table, Key={"pk": _s(POINTER), "sk": _s(execution_arn)}, ConsistentRead=True
         ).get("Item")
-        return {k: _plain(v) for k, v in item.items()} if item else None
+        return {k: plain(v) for k, v in item.items()} if item else None

@@ -113,11 +113,14 @@ class StateStore:
         ``items`` named, table → key attributes, when given)."""
         if not self._open:
             return
+        changed = 0
         with self._lock:
             if s3:
                 self.s3.commit(buckets, key)
             if tables is not False:
-                self.dynamodb.commit(tables if isinstance(tables, set) else None, items)
+                changed = self.dynamodb.commit(tables if isinstance(tables, set) else None, items, sync=False)
+        if changed:  # outside the lock: concurrent writes share one fsync (group commit), each before its answer
+            self.dynamodb.sync()
 
     def suspend(self) -> None:
         self.executions.suspend()

@@ -71,8 +71,11 @@ class DynamoDBStore:
                 restored += 1
         return restored
 
-    def commit(self, table_names: set[str] | None = None, keys: dict[str, list[dict]] | None = None) -> int:
+    def commit(
+        self, table_names: set[str] | None = None, keys: dict[str, list[dict]] | None = None, sync: bool = True
+    ) -> int:
         """Journal the items that changed in ``table_names`` (all tables when None); returns how many.
+        ``sync=False``: written, not yet on disk — the caller calls ``sync`` before it answers.
 
         ``keys`` (table → the key or item attributes a request named) limits the comparison to those items, so a
         write costs the same in a table of ten items or of a million; a table without them is compared whole.
@@ -88,8 +91,12 @@ class DynamoDBStore:
             changed = self._compare_items(name, table, named) if named else None
             records.extend(changed if changed is not None else self._compare_table(name, table))
         if records and self._journal is not None:
-            self._journal.append(*records)
+            self._journal.append(*records, sync=sync)
         return len(records)
+
+    def sync(self) -> None:
+        if self._journal is not None:
+            self._journal.sync()
 
     def _compare_table(self, name: str, table) -> list[dict]:
         known, current, records = self._items.setdefault(name, {}), {}, []
