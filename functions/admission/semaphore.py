@@ -66,6 +66,17 @@ def _code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def _unless_refused(write) -> dict | None:
+    """The write's response, or None when DynamoDB refused it: its condition (or a transaction's) did not hold,
+    because another Lambda changed the semaphore first."""
+    try:
+        return write()
+    except ClientError as error:
+        if _code(error) in {"ConditionalCheckFailedException", "TransactionCanceledException"}:
+            return None
+        raise
+
+
 def _iso(epoch: float) -> str:
     return iso_millis(datetime.fromtimestamp(epoch, UTC))
 
@@ -94,15 +105,13 @@ class Semaphore:
         """The state item the grants update (a map must exist before a key is set in it); once per container."""
         if self._state_exists:
             return
-        try:
-            self.dynamodb.put_item(
+        _unless_refused(
+            lambda: self.dynamodb.put_item(
                 TableName=self.table,
                 Item={**STATE_KEY, "holders": {"M": {}}, "queued": {"N": "0"}, "nextTicket": {"N": "0"}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
+        )
         self._state_exists = True
 
     # ------------------------------------------------------------------ acquire
@@ -132,8 +141,8 @@ class Semaphore:
         """A free slot and nobody waiting: one conditional write, then the execution's own token is sent."""
         now = self.clock()
         holder = {"queuedAt": _iso(now), "grantedAt": _iso(now), "grantedEpoch": round(now, 3), "queuedSeconds": 0.0}
-        try:
-            attributes = self.dynamodb.update_item(
+        response = _unless_refused(
+            lambda: self.dynamodb.update_item(
                 TableName=self.table,
                 Key=STATE_KEY,
                 UpdateExpression="SET holders.#e = :h ADD nextTicket :one",
@@ -146,12 +155,11 @@ class Semaphore:
                     ":limit": {"N": str(self.limit)},
                 },
                 ReturnValues="UPDATED_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        holder["ticket"] = int(attributes["nextTicket"]["N"])
+            )
+        )
+        if response is None:
+            return False
+        holder["ticket"] = int(response["Attributes"]["nextTicket"]["N"])
         logger.info(
             "moderation slot granted at once", extra={"executionArn": execution_arn, "ticket": holder["ticket"]}
         )
@@ -171,8 +179,8 @@ class Semaphore:
 
     def _enqueue(self, execution_arn: str, task_token: str, ticket: int) -> bool:
         queued_at = self.clock()
-        try:
-            self.dynamodb.transact_write_items(
+        response = _unless_refused(
+            lambda: self.dynamodb.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
@@ -205,27 +213,23 @@ class Semaphore:
                     },
                 ]
             )
-        except ClientError as error:
-            if _code(error) == "TransactionCanceledException":
-                return False  # the same execution queued concurrently (a retried invoke): keep that place
-            raise
+        )
+        if response is None:
+            return False  # the same execution queued concurrently (a retried invoke): keep that place
         logger.info("queued for a moderation slot", extra={"executionArn": execution_arn, "ticket": ticket})
         return True
 
     def _replace_token(self, ticket: int, task_token: str) -> bool:
-        try:
-            self.dynamodb.update_item(
+        replaced = _unless_refused(
+            lambda: self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": QUEUE}, "sk": {"S": ticket_key(ticket)}},
                 UpdateExpression="SET taskToken = :t",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":t": {"S": task_token}},
             )
-        except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        )
+        return replaced is not None
 
     # ------------------------------------------------------------------ grant
     def pump(self) -> int:
@@ -256,8 +260,8 @@ class Semaphore:
             "taskToken": head["taskToken"],
         }
         arn = head["executionArn"]
-        try:
-            self.dynamodb.transact_write_items(
+        response = _unless_refused(
+            lambda: self.dynamodb.transact_write_items(
                 TransactItems=[
                     {
                         "Update": {
@@ -283,10 +287,9 @@ class Semaphore:
                     {"Delete": {"TableName": self.table, "Key": {"pk": {"S": POINTER}, "sk": {"S": arn}}}},
                 ]
             )
-        except ClientError as error:
-            if _code(error) == "TransactionCanceledException":
-                return None
-            raise
+        )
+        if response is None:
+            return None
         logger.info(
             "moderation slot granted",
             extra={"executionArn": arn, "ticket": head["ticket"], "queuedSeconds": holder["queuedSeconds"]},
@@ -315,17 +318,15 @@ class Semaphore:
                 self._deliver(arn, holder["taskToken"], holder)
 
     def _delivered(self, execution_arn: str) -> None:
-        try:
-            self.dynamodb.update_item(
+        _unless_refused(  # refused: released meanwhile, nothing to mark
+            lambda: self.dynamodb.update_item(
                 TableName=self.table,
                 Key=STATE_KEY,
                 UpdateExpression="REMOVE holders.#e.taskToken",
                 ConditionExpression="attribute_exists(holders.#e)",
                 ExpressionAttributeNames={"#e": execution_arn},
             )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
+        )
 
     def _status(self, execution_arn: str) -> str:
         try:
@@ -364,8 +365,8 @@ class Semaphore:
         pointer = self.slots.pointer(execution_arn)
         if pointer is None:
             return False
-        try:
-            self.dynamodb.transact_write_items(
+        response = _unless_refused(
+            lambda: self.dynamodb.transact_write_items(
                 TransactItems=[
                     {
                         "Delete": {
@@ -385,25 +386,19 @@ class Semaphore:
                     },
                 ]
             )
-        except ClientError as error:
-            if _code(error) == "TransactionCanceledException":
-                return False  # granted meanwhile: the caller removes the holder
-            raise
-        return True
+        )
+        return response is not None  # refused: granted meanwhile, and the caller removes the holder
 
     def _remove_holder(self, execution_arn: str) -> dict | None:
         """The state after the removal (plain values), or None when the execution held no slot."""
-        try:
-            attributes = self.dynamodb.update_item(
+        response = _unless_refused(
+            lambda: self.dynamodb.update_item(
                 TableName=self.table,
                 Key=STATE_KEY,
                 UpdateExpression="REMOVE holders.#e",
                 ConditionExpression="attribute_exists(holders.#e)",
                 ExpressionAttributeNames={"#e": execution_arn},
                 ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return None
-            raise
-        return {k: plain(v) for k, v in attributes.items()}
+            )
+        )
+        return None if response is None else {k: plain(v) for k, v in response["Attributes"].items()}

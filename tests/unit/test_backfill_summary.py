@@ -52,7 +52,7 @@ def test_the_summary_counts_every_result_file_of_the_manifest(aws):
     assert summary.examples["failed"] == ["e.mp4"]
     lines = summary.lines("s3://media/library/")
     assert lines[0] == "5 object(s) under s3://media/library/, 4 of them video(s)"
-    assert "      1 × empty object (0 bytes)" in lines
+    assert "      1 × empty object (0 bytes)" in lines and "      e.g. c.mp4" in lines
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,8 @@ class Summary:
                 lines.append(f"  {LABELS[kind]:<30} {self.counts[kind]}")
                 for reason, count in self.reasons.get(kind, Counter()).most_common(10):
                     lines.append(f"      {count} × {reason}")
+                if self.examples.get(kind):
+                    lines.append(f"      e.g. {', '.join(self.examples[kind])}")
         return lines
 
 
