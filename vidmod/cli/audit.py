@@ -27,10 +27,9 @@ def _arn_region(target: str) -> str | None:
 
 def local_sources(args: argparse.Namespace) -> AuditSources:
     from vidmod.emulator.clients import local_client
-    from vidmod.emulator.stack import LOCAL_PARAMETERS, ROOT
-    from vidmod.emulator.template import read_resources
+    from vidmod.emulator.stack import local_resources
 
-    resources = read_resources(ROOT, args.stack_name, LOCAL_PARAMETERS)
+    resources = local_resources(args.stack_name)
     archive = resources.buckets.get("AuditBucket", {}).get("name", "")
     return AuditSources(
         sfn=local_client("stepfunctions", args.endpoint_url),

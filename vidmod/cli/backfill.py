@@ -148,11 +148,10 @@ def cmd_backfill(args) -> int:
         machine = outputs["BackfillStateMachineArn"]
         principal = session.client("sts").get_caller_identity()["Arn"]
     else:
-        from vidmod.emulator.stack import LOCAL_PARAMETERS, ROOT
-        from vidmod.emulator.template import read_resources
+        from vidmod.emulator.stack import local_resources
 
         s3, sfn = local_client("s3", args.endpoint_url), local_client("stepfunctions", args.endpoint_url)
-        machine = read_resources(ROOT, "vidmod", LOCAL_PARAMETERS).state_machines["BackfillStateMachine"]["arn"]
+        machine = local_resources().state_machines["BackfillStateMachine"]["arn"]
         principal = f"local:{os.environ.get('USER', 'cli')}"
     try:
         summary = run_backfill(s3, sfn, machine, args.target, args.dry_run, principal)

@@ -40,10 +40,9 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
 
 
 def _resources(args):
-    from vidmod.emulator.stack import LOCAL_PARAMETERS, ROOT
-    from vidmod.emulator.template import read_resources
+    from vidmod.emulator.stack import local_resources
 
-    return read_resources(ROOT, "vidmod", LOCAL_PARAMETERS | _parameters(getattr(args, "parameter", [])))
+    return local_resources(overrides=_parameters(getattr(args, "parameter", [])))
 
 
 def _client(args, service: str):

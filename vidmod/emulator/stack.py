@@ -49,6 +49,11 @@ LOCAL_PARAMETERS = {
 ASYNC_RETRY_SECONDS = 1.0  # Lambda waits 1 then 2 minutes between retries of an asynchronous event; seconds here
 
 
+def local_resources(stack_name: str = "vidmod", overrides: dict[str, str] | None = None) -> LocalResources:
+    """What the template deploys locally (names, ARNs, settings), as a command talking to a running stack sees it."""
+    return read_resources(ROOT, stack_name, LOCAL_PARAMETERS | (overrides or {}))
+
+
 @dataclass
 class StackOptions:
     root: Path = ROOT
