@@ -23,6 +23,8 @@ SAMPLE_INPUT = {
         "reasons": [{"category": "Violence", "label": "Weapons", "band": "review", "maxConfidence": 80.0}],
     },
     "uncoveredCategories": [],
+    "coveredCategories": ["Violence"],
+    "coverage": [{"category": "Violence", "checked": ["Weapons"], "notChecked": []}],
     "segments": [
         {
             "index": 0,

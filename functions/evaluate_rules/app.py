@@ -16,7 +16,13 @@ MAX_REASONS = 25  # keeps the state payload small; the full list is in segments.
 
 @logger.inject_lambda_context(log_event=True)
 def lambda_handler(event: dict, context) -> dict:
-    result = evaluate(s3, event["results"], event["labels"], os.environ.get("RULESET_S3_URI", ""))
+    result = evaluate(
+        s3,
+        event["results"],
+        event["labels"],
+        os.environ.get("RULESET_S3_URI", ""),
+        os.environ.get("RULESET_NAME") or "ruleset",
+    )
     decision = result.decision
     logger.info("decided", extra={"outcome": decision.outcome, "segments": len(result.segments)})
     return {
@@ -26,6 +32,7 @@ def lambda_handler(event: dict, context) -> dict:
         "reasonsTruncated": len(decision.reasons) > MAX_REASONS,
         "uncoveredCategories": decision.uncoveredCategories,
         "coveredCategories": decision.coveredCategories,
+        "coverage": [asdict(entry) for entry in decision.coverage],
         "segmentsRef": result.segments_ref,
         "segmentCount": len(result.segments),
         "detections": result.detections,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from rules import Decision, decide
 from ruleset_source import active_ruleset
 from segments import Segment, merge_segments
-from taxonomy import load_taxonomy
 
 from vidmod_contracts.label_pages import page_keys
+from vidmod_contracts.taxonomy import load_taxonomy
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,10 @@ def read_detections(s3, bucket: str, prefix: str, pages: int) -> list[dict]:
     ]
 
 
-def evaluate(s3, results: dict, labels: dict, ruleset_uri: str) -> Evaluation:
-    """``results`` is the job's ``{"bucket", "prefix"}``, ``labels`` the store_labels summary."""
-    taxonomy, ruleset = load_taxonomy(), active_ruleset(s3, ruleset_uri)
+def evaluate(s3, results: dict, labels: dict, ruleset_uri: str, ruleset_name: str = "ruleset") -> Evaluation:
+    """``results`` is the job's ``{"bucket", "prefix"}``, ``labels`` the store_labels summary; the rule set is
+    the override at ``ruleset_uri`` if any, else the shipped one called ``ruleset_name``."""
+    taxonomy, ruleset = load_taxonomy(), active_ruleset(s3, ruleset_uri, name=ruleset_name)
     detections = read_detections(s3, results["bucket"], results["prefix"], int(labels["pages"]))
     segments = merge_segments(detections, taxonomy, ruleset.mergeGapMillis)
     model_version = labels.get("modelVersion") or ""

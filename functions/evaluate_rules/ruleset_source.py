@@ -1,4 +1,5 @@
-"""Which rule set is in force: the one shipped with the function, or the override ``RULESET_S3_URI`` names.
+"""Which rule set is in force: one shipped with the function (``RULESET_NAME``: ``ruleset``, the default policy,
+or ``workshop``), or the override ``RULESET_S3_URI`` names.
 
 An override lets a deployment change its policy without a redeploy. Warm containers live for hours, so an
 override is re-checked at most every ``RULESET_TTL_SECONDS`` with a conditional GET on its ETag: a new
@@ -13,16 +14,20 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from rules import DEFAULT_RULESET, RuleSet, load_ruleset
-from taxonomy import load_taxonomy
+from rules import SHIPPED_RULESETS, RuleSet, load_ruleset
+
+from vidmod_contracts.taxonomy import load_taxonomy
 
 logger = Logger(service="vidmod-evaluate-rules")
 RULESET_TTL_SECONDS = 60.0  # how long a warm container trusts its copy of an overridden rule set
 
 
 @cache
-def shipped_ruleset() -> RuleSet:
-    return load_ruleset(DEFAULT_RULESET.read_text(encoding="utf-8"), load_taxonomy())
+def shipped_ruleset(name: str = "ruleset") -> RuleSet:
+    shipped = sorted(path.stem for path in SHIPPED_RULESETS.glob("*.json"))
+    if name not in shipped:
+        raise ValueError(f"RULESET_NAME={name!r}: the function ships the rule sets {shipped}")
+    return load_ruleset((SHIPPED_RULESETS / f"{name}.json").read_text(encoding="utf-8"), load_taxonomy())
 
 
 @dataclass
@@ -35,10 +40,10 @@ class _Override:
 _overrides: dict[str, _Override] = {}  # per container: survives warm invocations
 
 
-def active_ruleset(s3, uri: str, clock=time.monotonic) -> RuleSet:
-    """The shipped rule set when ``uri`` is empty, else the override at ``s3://…`` (cached for the TTL)."""
+def active_ruleset(s3, uri: str, clock=time.monotonic, name: str = "ruleset") -> RuleSet:
+    """The shipped rule set ``name`` when ``uri`` is empty, else the override at ``s3://…`` (cached for the TTL)."""
     if not uri:
-        return shipped_ruleset()
+        return shipped_ruleset(name)
     cached = _overrides.get(uri)
     if cached is not None and clock() - cached.checked_at < RULESET_TTL_SECONDS:
         return cached.ruleset

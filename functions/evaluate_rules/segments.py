@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from taxonomy import Placement, Taxonomy
+from vidmod_contracts.taxonomy import Placement, Taxonomy
 
 
 @dataclass

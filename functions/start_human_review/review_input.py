@@ -16,7 +16,6 @@ def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dic
 
 def build_input_content(video: dict, decision: dict, segments: list[dict], duration_millis: int | None) -> dict:
     chosen = select_segments(segments)
-    uncovered = list(decision.get("uncoveredCategories", []))
     return {
         "schemaVersion": "1",
         "video": {
@@ -37,8 +36,13 @@ def build_input_content(video: dict, decision: dict, segments: list[dict], durat
                 for r in decision.get("reasons", [])
             ],
         },
-        "uncoveredCategories": uncovered,
+        "uncoveredCategories": list(decision.get("uncoveredCategories", [])),
         "coveredCategories": list(decision.get("coveredCategories", [])),  # what the detector checked
+        # per category, the labels the detector checked and those the reviewer must watch for
+        "coverage": [
+            {"category": c["category"], "checked": list(c["checked"]), "notChecked": list(c["notChecked"])}
+            for c in decision.get("coverage", [])
+        ],
         "segments": [
             {
                 "index": index,

@@ -26,10 +26,10 @@ from PIL import Image
 from vidmod.detector.analyze import NotAVideo, analyze
 from vidmod.detector.models import (
     MODEL_VERSION,
-    UNCOVERED_CATEGORIES,
     V7_TOP_LEVEL,
     Label,
     NudityDetector,
+    coverage,
     detector_from_env,
 )
 from vidmod.detector.synthetic import make_test_video
@@ -41,6 +41,13 @@ ROOT = Path(__file__).resolve().parents[2]
 WEAPONS = Label("Weapons", "Violence", 2)
 VIOLENCE = Label("Violence", "", 1)
 REKOGNITION = botocore.session.get_session().get_service_model("rekognition")
+# The service's StatusMessage for a detector that covers "Violence": what it checks, then what it cannot.
+VIOLENCE_ONLY = (
+    "Local detector. Checks: Weapons, Weapon Violence, Physical Violence, Self-Harm, Blood & Gore, Explosions and"
+    " Blasts. Not checked: "
+    + "; ".join(f"{category} (every label)" for category in V7_TOP_LEVEL if category != "Violence")
+    + "."
+)
 
 
 class EveryFrame:
@@ -350,8 +357,7 @@ def test_start_get_paging_sorting_and_segments_through_a_real_client(local, vide
     first = wait_done(rekognition, started["JobId"], MaxResults=3)
     assert first["JobStatus"] == "SUCCEEDED" and first["ModerationModelVersion"] == "vidmod-local-test"
     assert first["JobTag"] == "vidmod" and first["VideoMetadata"]["Codec"] == "h264"
-    uncovered = [c for c in V7_TOP_LEVEL if c != "Violence"]
-    assert first["StatusMessage"] == "Local detector. Not covered: " + ", ".join(uncovered)
+    assert first["StatusMessage"] == VIOLENCE_ONLY
     wire(local.url, "GetContentModeration", JobId=started["JobId"], MaxResults=3)
     labels, token = list(first["ModerationLabels"]), first.get("NextToken")
     while token:
@@ -534,9 +540,8 @@ def test_progress_is_reported_at_most_twice_a_second_and_once_at_the_end(local, 
         "framesExpected": 40,
         "durationMillis": 4000,
         "JobStatus": "SUCCEEDED",
-        # what `vidmod local up` prints when the analysis ends: the categories this model cannot see
-        "StatusMessage": "Local detector. Not covered: "
-        + ", ".join(c for c in V7_TOP_LEVEL if c not in EveryFrame.covered),
+        # what `vidmod local up` prints when the analysis ends: the labels this model can and cannot see
+        "StatusMessage": VIOLENCE_ONLY,
     }
     assert 2 <= len(during) <= 2 * elapsed + 1
     assert all(b[0] - a[0] >= 0.45 for a, b in itertools.pairwise(during))
@@ -593,7 +598,12 @@ def test_a_user_onnx_model_selected_by_environment_runs_through_the_service(loca
     job = local.rekognition.start_content_moderation(Video=upload(local, video, "clip.mp4"), MinConfidence=0)["JobId"]
     done = wait_done(local.rekognition, job)
     assert done["JobStatus"] == "SUCCEEDED" and done["ModerationModelVersion"] == "vidmod-local-my-nsfw-1"
-    assert done["StatusMessage"] == "Local detector. Not covered: " + ", ".join(V7_TOP_LEVEL[1:])
+    assert done["StatusMessage"] == (
+        "Local detector. Checks: Exposed Male Genitalia, Exposed Female Genitalia, Exposed Buttocks or Anus,"
+        " Exposed Female Nipple. Not checked: Explicit: Explicit Sexual Activity, Sex Toys; "
+        + "; ".join(f"{category} (every label)" for category in V7_TOP_LEVEL[1:])
+        + "."
+    )
     by_time: dict[int, dict] = {}
     for detection in done["ModerationLabels"]:
         label = detection["ModerationLabel"]
@@ -625,11 +635,14 @@ def test_the_documented_plug_in_example_runs(tmp_path, user_model, monkeypatch, 
     result = analyze(video, fps=1, detector=detector)
     names = {(d["ModerationLabel"]["Name"], d["ModerationLabel"]["TaxonomyLevel"]) for d in result.detections}
     assert names == {("Explicit Nudity", 2), ("Explicit", 1)} and result.frames == 4
-    assert detector.covered == ("Explicit",)
+    assert detector.covered == ("Explicit Nudity",)
 
 
-def test_the_default_detector_reports_its_own_version_and_coverage():
+def test_the_default_detector_reports_its_own_version_and_coverage_label_by_label():
     detector = NudityDetector()
     assert detector.version == MODEL_VERSION
-    assert [c for c in V7_TOP_LEVEL if c not in detector.covered] == UNCOVERED_CATEGORIES
-    assert len(UNCOVERED_CATEGORIES) == 8
+    split = {entry.category: entry for entry in coverage(detector)}
+    assert split["Explicit"].notChecked == ["Explicit Sexual Activity", "Sex Toys"]
+    assert split["Non-Explicit Nudity of Intimate parts and Kissing"].checked == ["Exposed Male Nipple"]
+    assert "Kissing on the Lips" in split["Non-Explicit Nudity of Intimate parts and Kissing"].notChecked
+    assert all(not split[c].checked for c in V7_TOP_LEVEL[2:])

@@ -133,6 +133,27 @@ def test_task_page_escapes_input_and_shows_what_was_and_was_not_checked(portal):
     assert client.get("/tasks/no-such-loop").status_code == 404
 
 
+def test_label_coverage_is_listed_per_category_and_escaped(portal):
+    runtime, client, _ = portal
+    coverage = [
+        {"category": "Explicit", "checked": ["Exposed Female Nipple"], "notChecked": ["Sex Toys", EVIL]},
+        {"category": EVIL, "checked": [], "notChecked": ["Middle Finger"]},
+        {"category": "Violence", "checked": ["Weapons"], "notChecked": []},
+    ]
+    runtime.start_human_loop("labels", FLOW, content("labels.mp4", ["Explicit", EVIL], coverage=coverage))
+    login(client)
+    page = client.get("/tasks/labels").text
+    assert EVIL not in page and "&lt;img src=x onerror=" in page
+    checked = re.search(r'<div class="checked">(.*?)</div>', page, flags=re.S).group(1)
+    assert re.search(r"<strong>Explicit</strong>: Exposed Female Nipple</li>", checked)
+    assert re.search(r"<strong>Violence</strong>: every label \(Weapons\)</li>", checked)
+    assert "Middle Finger" not in checked and "Sex Toys" not in checked
+    unchecked = re.search(r'<div class="uncovered">(.*?)</div>', page, flags=re.S).group(1)
+    assert re.search(r"<strong>Explicit</strong>: Sex Toys, &lt;img src=x", unchecked)
+    assert re.search(r"<strong>&lt;img src=x[^<]*</strong>: every label \(Middle Finger\)</li>", unchecked)
+    assert "Violence" not in unchecked and "Exposed Female Nipple" not in unchecked
+
+
 def test_media_supports_byte_ranges_and_head(portal):
     runtime, client, _ = portal
     runtime.start_human_loop("clip", FLOW, content("a b.mp4", []))

@@ -278,19 +278,36 @@ def test_the_demos_zero_segment_review_says_what_was_and_was_not_checked(portal,
     arn = workflow.execution_for(key)
     loop = workflow.wait_for_review(arn)
     content = workflow.stack.a2i.input_content(loop)
-    assert content["segments"] == [] and content["uncoveredCategories"] and content["coveredCategories"]
+    assert content["segments"] == [] and content["coverage"]
     login(tab, base, "gus")
     tab.goto(f"{base}/tasks/{loop}")
     tab.wait_for_function(f"{PLAYER}.readyState >= 1")
     text = tab.locator("#vidmod").inner_text()
-    for category in content["uncoveredCategories"]:
-        assert text.count(category) == 1, category  # once, in the "Not checked" line
     assert "(uncovered)" not in text and " / " not in text
-    checked_line = tab.locator(".checked").inner_text()
-    assert checked_line.startswith("Checked by the detector:") and checked_line.endswith("nothing flagged.")
-    assert all(category in checked_line for category in content["coveredCategories"])
-    not_checked = tab.locator(".uncovered").inner_text()
-    assert not_checked.startswith("Not checked:") and "watch the whole video for these" in not_checked
+    assert "because the detector cannot check every label (below)" in text
+    seen = tab.locator(".checked")
+    assert seen.inner_text().startswith("Checked by the detector — nothing flagged:")
+    assert seen.locator("li").all_inner_texts() == [
+        "Explicit: Exposed Male Genitalia, Exposed Female Genitalia, Exposed Buttocks or Anus, Exposed Female Nipple",
+        "Non-Explicit Nudity of Intimate parts and Kissing: Exposed Male Nipple",
+    ]
+    not_checked = tab.locator(".uncovered")
+    assert not_checked.inner_text().startswith("Not checked — watch the whole video for these:")
+    items = not_checked.locator("li").all_inner_texts()
+    assert items[:2] == [
+        "Explicit: Explicit Sexual Activity, Sex Toys",
+        "Non-Explicit Nudity of Intimate parts and Kissing: Bare Back, Partially Exposed Buttocks, Partially Exposed"
+        " Female Breast, Implied Nudity, Obstructed Female Nipple, Obstructed Male Genitalia, Kissing on the Lips",
+    ]
+    # every other category once, with all of its labels to watch for
+    assert items[2:] == [
+        f"{entry['category']}: every label ({', '.join(entry['notChecked'])})" for entry in content["coverage"][2:]
+    ]
+    assert [entry["category"] for entry in content["coverage"]][2:5] == [
+        "Swimwear or Underwear",
+        "Violence",
+        "Visually Disturbing",
+    ]
     assert tab.locator("#timeline").count() == 0 and tab.locator("tr.segment").count() == 0
     keys = tab.locator(".keys").inner_text()
     assert "a approve video" in keys and "r reject video" in keys and "space play/pause" in keys

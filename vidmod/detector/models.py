@@ -19,22 +19,11 @@ from typing import Protocol
 
 import numpy as np
 
+from vidmod_contracts.taxonomy import CategoryCoverage, load_taxonomy
+
 MODEL_VERSION = "vidmod-local-1 (nudenet-3.4.2+open-nsfw)"
-# Rekognition's v7 top-level categories: what a detector does not list in ``covered`` is reported as not covered.
-V7_TOP_LEVEL = (
-    "Explicit",
-    "Non-Explicit Nudity of Intimate parts and Kissing",
-    "Swimwear or Underwear",
-    "Violence",
-    "Visually Disturbing",
-    "Rude Gestures",
-    "Drugs & Tobacco",
-    "Alcohol",
-    "Gambling",
-    "Hate Symbols",
-)
-COVERED_CATEGORIES = ["Explicit", "Non-Explicit Nudity of Intimate parts and Kissing"]
-UNCOVERED_CATEGORIES = [c for c in V7_TOP_LEVEL if c not in COVERED_CATEGORIES]
+TAXONOMY = load_taxonomy()
+V7_TOP_LEVEL = tuple(TAXONOMY.categories)  # Rekognition's v7 top-level categories
 
 
 @dataclass(frozen=True)
@@ -58,11 +47,15 @@ NUDENET_TO_V7: dict[str, tuple[Label, ...]] = {
     "MALE_BREAST_EXPOSED": (Label("Exposed Male Nipple", "Non-Explicit Nudity", 3), NON_EXPLICIT_NUDITY, NON_EXPLICIT),
 }
 # Covered body parts, faces, feet, belly, armpits: never moderation labels.
+# What the default detector can report: exactly the labels its classes map to (each reported by both models).
+COVERED_LABELS = tuple(dict.fromkeys(path[0].name for path in NUDENET_TO_V7.values()))
 
 
 class Detector(Protocol):
     version: str  # reported as ModerationModelVersion; the rule set finds the detector's coverage by its prefix
-    covered: tuple[str, ...]  # the v7 top-level categories it can see; every other one is reported as not covered
+    # The v7 labels it can report (a category or level-2 name stands for all its labels); the service reports
+    # every other label as not checked.
+    covered: tuple[str, ...]
 
     def detect(self, frame_rgb: np.ndarray) -> dict[Label, float]:
         """Confidence 0–100 per v7 label for one RGB frame (H×W×3 uint8)."""
@@ -81,10 +74,10 @@ def reported_version(detector: object) -> str:
     return version if version.startswith(LOCAL_VERSION_PREFIX) else f"{LOCAL_VERSION_PREFIX}-{version}"
 
 
-def uncovered_categories(detector: object) -> list[str]:
-    """v7 top-level categories the detector cannot see (all of them when it does not say what it covers)."""
-    covered = set(getattr(detector, "covered", ()) or ())
-    return [category for category in V7_TOP_LEVEL if category not in covered]
+def coverage(detector: object) -> list[CategoryCoverage]:
+    """Per v7 category, the labels ``detector`` can see and those it cannot (all of them when it does not
+    say what it covers)."""
+    return TAXONOMY.coverage(getattr(detector, "covered", ()) or ())
 
 
 def _session_options(threads: int = 1):
@@ -108,7 +101,7 @@ class NudityDetector:
     session; 1 measured best on 2 cores (2 spin while the decoder needs the core)."""
 
     version = MODEL_VERSION
-    covered = tuple(COVERED_CATEGORIES)
+    covered = COVERED_LABELS
     thread_safe = True
 
     def __init__(self, part_threshold: float = 0.5, frame_threshold: float = 0.5, threads: int = 1):
@@ -230,6 +223,8 @@ def label_path(path: list[str] | str) -> tuple[Label, ...]:
     names = [path] if isinstance(path, str) else list(path)
     if not 1 <= len(names) <= 3 or names[0] not in V7_TOP_LEVEL:
         raise ValueError(f"label path {path!r}: give 1–3 v7 names starting with a top-level category {V7_TOP_LEVEL}")
+    if names[-1] not in TAXONOMY.places or TAXONOMY.lineage(names[-1])[::-1] != names:
+        raise ValueError(f"label path {path!r} is not a path of the v7 taxonomy (vidmod_contracts/taxonomy_v7.json)")
     return tuple(Label(name, names[index - 1] if index else "", index + 1) for index, name in enumerate(names))[::-1]
 
 
@@ -252,7 +247,7 @@ class OnnxDetector:
             raise ValueError('the label map needs "labels": {"<class index>": ["<v7 top level>", ...]}')
         self.labels = {int(index): label_path(path) for index, path in label_map["labels"].items()}
         self.version = str(label_map.get("version") or f"onnx:{Path(model_path).stem}")
-        self.covered = tuple(c for c in V7_TOP_LEVEL if any(path[-1].name == c for path in self.labels.values()))
+        self.covered = tuple(dict.fromkeys(path[0].name for path in self.labels.values()))  # what its classes name
         spec = label_map.get("input", {})
         self.order = spec.get("order", "RGB").upper()
         self.mean = np.asarray(spec.get("mean", [0, 0, 0]), np.float32)

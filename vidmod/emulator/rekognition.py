@@ -28,9 +28,9 @@ from vidmod.detector.analyze import MAX_DURATION_MILLIS, NotAVideo, analyze
 from vidmod.detector.models import (
     Detector,
     NudityDetector,
+    coverage,
     detector_from_env,
     reported_version,
-    uncovered_categories,
 )
 from vidmod.emulator.clients import local_client
 from vidmod.emulator.journal import atomic_write
@@ -51,6 +51,19 @@ def sampling_rate(text: str) -> float:
     if not 0 < fps <= 60:
         raise ValueError(f"VIDMOD_DETECTOR_FPS={text!r}: give the frames per second to analyse, above 0 and at most 60")
     return fps
+
+
+def coverage_message(detector: object) -> str:
+    """What the job's labels can and cannot tell, label by label: ``Local detector. Checks: <labels>. Not
+    checked: <category>: <labels>; <category> (every label); …``."""
+    split = coverage(detector)
+    checks = [label for entry in split for label in entry.checked]
+    missing = [
+        f"{entry.category} (every label)" if not entry.checked else f"{entry.category}: {', '.join(entry.notChecked)}"
+        for entry in split
+        if entry.notChecked
+    ]
+    return f"Local detector. Checks: {', '.join(checks) or 'nothing'}. Not checked: {'; '.join(missing) or 'none'}."
 
 
 class RekognitionError(Exception):
@@ -244,14 +257,12 @@ class ContentModerationService:
                     handle.write(chunk)
             result = analyze(path, job.get("SamplingFps", self.fps), self.detector, progress, self.max_duration_millis)
         minimum = float(job.get("MinConfidence", 50))
-        uncovered = uncovered_categories(self.detector)
         job.update(
             JobStatus="SUCCEEDED",
             VideoMetadata=result.metadata,
             Detections=[d for d in result.detections if d["ModerationLabel"]["Confidence"] >= minimum],
             ModelVersion=reported_version(self.detector),
-            UncoveredCategories=uncovered,
-            StatusMessage="Local detector. Not covered: " + (", ".join(uncovered) or "none"),
+            StatusMessage=coverage_message(self.detector),
         )
 
     def wait_idle(self, timeout: float = 60) -> bool:

@@ -8,6 +8,7 @@ so rules and reviewers only ever see v7.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,15 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class CategoryCoverage:
+    """One category's labels split into those a detector can see and those it cannot (taxonomy order)."""
+
+    category: str
+    checked: list[str]
+    notChecked: list[str]
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     version: str
     places: dict[str, Placement]
@@ -34,6 +44,44 @@ class Taxonomy:
     @property
     def categories(self) -> list[str]:
         return [p.name for p in self.places.values() if p.level == 1]
+
+    @property
+    def labels(self) -> list[str]:
+        """What coverage is counted in: every name with nothing under it (level-3 labels, level-2 labels without
+        children, a category without labels such as Gambling), in taxonomy order. A parent is seen when all of
+        its labels are: Rekognition reports a parent with the child it saw."""
+        parents = {p.parent_name for p in self.places.values()}
+        return [name for name in self.places if name not in parents]
+
+    def labels_under(self, name: str) -> list[str]:
+        """The labels ``name`` stands for: itself if it is one, else every label below it (a category or a
+        level-2 name is shorthand for all of its labels)."""
+        return [label for label in self.labels if name in self.lineage(label)]
+
+    def unknown(self, names: Iterable[str]) -> list[str]:
+        return [name for name in names if name not in self.places]
+
+    def coverage(self, seen: Iterable[str] | None, watched: Iterable[str] | None = None) -> list[CategoryCoverage]:
+        """Per category, which labels a detector that reports ``seen`` can see (``None``: all of them, as
+        Rekognition). ``watched`` limits the answer to the labels a rule set acts on; a category with none of
+        them is left out."""
+        names = self.labels if seen is None else seen
+        visible = {label for name in names for label in self.labels_under(name)}
+        wanted = set(self.labels if watched is None else watched)
+        split = []
+        for category in self.categories:
+            labels = [label for label in self.labels_under(category) if label in wanted]
+            if labels:
+                checked = [label for label in labels if label in visible]
+                split.append(CategoryCoverage(category, checked, [label for label in labels if label not in visible]))
+        return split
+
+    def lineage(self, name: str) -> list[str]:
+        """``name`` and its ancestors, most specific first."""
+        names = [name]
+        while self.places[names[-1]].parent_name:
+            names.append(self.places[names[-1]].parent_name)
+        return names
 
     def place(self, name: str, parent_name: str = "", level: int | None = None) -> Placement:
         """Place a label; unknown labels stay visible under their parent's category instead of vanishing.
