@@ -29,6 +29,7 @@ from vidmod.detector.models import (
     V7_TOP_LEVEL,
     Label,
     NudityDetector,
+    OnnxDetector,
     coverage,
     detector_from_env,
 )
@@ -615,6 +616,17 @@ def test_a_user_onnx_model_selected_by_environment_runs_through_the_service(loca
         assert set(found) == {("Explicit Nudity", "Explicit", 2), ("Explicit", "", 1)}
         assert len(set(found.values())) == 1 and 0 <= next(iter(found.values())) < 50  # gradients are not nudity
     wire(local.url, "GetContentModeration", JobId=job)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [["Violence", "Weapon"], ["Explicit", "Kissing on the Lips"], ["Alcohol", "Alcohol Use", "Smoking"], ["Nudity"]],
+)
+def test_a_label_map_path_outside_the_v7_taxonomy_is_refused_when_the_model_loads(tmp_path, user_model, path):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(OPEN_NSFW_LABELS | {"labels": {"1": path}}))
+    with pytest.raises(ValueError, match="v7"):
+        OnnxDetector(user_model, labels)
 
 
 def test_half_a_model_selection_is_refused(monkeypatch, user_model):

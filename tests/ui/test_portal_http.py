@@ -152,6 +152,12 @@ def test_label_coverage_is_listed_per_category_and_escaped(portal):
     assert re.search(r"<strong>Explicit</strong>: Sex Toys, &lt;img src=x", unchecked)
     assert re.search(r"<strong>&lt;img src=x[^<]*</strong>: every label \(Middle Finger\)</li>", unchecked)
     assert "Violence" not in unchecked and "Exposed Female Nipple" not in unchecked
+    # all checked (Rekognition): one line, not a list of every label
+    everything = [{"category": "Violence", "checked": ["Weapons"], "notChecked": []}]
+    runtime.start_human_loop("all", FLOW, content("all.mp4", [], coverage=everything))
+    page = client.get("/tasks/all").text
+    assert re.search(r"Checked by the detector:</strong> every label the rules act on\s+— the flagged segments", page)
+    assert "Not checked" not in page and "Weapons</li>" not in page
 
 
 def test_media_supports_byte_ranges_and_head(portal):
