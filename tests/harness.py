@@ -39,11 +39,14 @@ def first_execution_of(sfn, state_machine_arn: str, key: str, timeout: float, in
     raise AssertionError(f"no execution started for {key}")
 
 
-def start_stack(tmp_path_factory, state_dir=None, **parameters) -> tuple[LocalStack, ScriptedRekognition]:
+def start_stack(
+    tmp_path_factory, state_dir=None, parameter_ranges: bool = True, **parameters
+) -> tuple[LocalStack, ScriptedRekognition]:
     stack = LocalStack(
         StackOptions(
             state_dir=state_dir or tmp_path_factory.mktemp("vidmod"),
             parameters=FAST | parameters,
+            parameter_ranges=parameter_ranges,
             schedule_scale=0.005,
         )
     )

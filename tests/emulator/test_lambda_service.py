@@ -41,7 +41,9 @@ def test_a_function_without_the_layer_fails_as_it_would_in_aws():
 
 
 def test_every_function_of_the_template_lists_the_contracts_layer():
-    resources = read_resources(ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x"})
+    resources = read_resources(
+        ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/x"}
+    )
     assert resources.functions
     for function in resources.functions.values():
         assert function.layers == (CONTRACTS,), function.logical_id

@@ -15,6 +15,7 @@ from vidmod.emulator.template import FunctionSpec, Resolver, TemplateError, read
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
+FLOW = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/x"
 ECHO = FunctionSpec(
     "Echo",
     "echo",
@@ -119,7 +120,9 @@ def test_the_functions_timeout_is_enforced():
 
 def test_template_resources_follow_the_template():
     resources = read_resources(
-        ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x", "MinConfidence": "70"}
+        ROOT,
+        "t",
+        {"FlowDefinitionArn": FLOW, "MinConfidence": "70"},
     )
     validate = resources.functions["ValidateInputFunction"]
     assert validate.environment["MIN_CONFIDENCE"] == "70"
@@ -157,10 +160,25 @@ def test_unknown_overrides_and_unsupported_intrinsics_are_refused():
         resolver.resolve({"Fn::ImportValue": "x"})
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"Ruleset": "strict"}, r"Ruleset='strict' must be one of \['ruleset', 'workshop'\]"),
+        ({"MaxConcurrentModerationJobs": "500"}, "above its MaxValue 200"),
+        ({"ReviewTimeoutSeconds": "5"}, "below its MinValue 60"),
+        ({"MinConfidence": "high"}, "must be a number"),
+        ({"RulesetS3Uri": "https://example.com/rules.json"}, "does not match"),
+    ],
+)
+def test_overrides_are_checked_as_cloudformation_checks_them(override, message):
+    with pytest.raises(TemplateError, match=message):
+        read_resources(ROOT, "t", {"FlowDefinitionArn": FLOW} | override)
+
+
 def test_event_patterns_use_the_real_matcher():
     from vidmod.emulator.event_router import EventRouter, s3_object_created_event
 
-    resources = read_resources(ROOT, "t", {"FlowDefinitionArn": "arn:aws:sagemaker:us-east-1:1:flow-definition/x"})
+    resources = read_resources(ROOT, "t", {"FlowDefinitionArn": FLOW})
     router = EventRouter(lambda *_: None)
     for rule in resources.rules:
         router.add_rule(rule["name"], rule["pattern"], rule["function"])

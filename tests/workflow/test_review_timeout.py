@@ -20,7 +20,11 @@ pytestmark = pytest.mark.workflow
 def short_reviews(tmp_path_factory):
     # Heartbeats every 3 s (the 10-minute schedule scaled down), heartbeat limit 6 s, review limit 20 s.
     stack, scripted = start_stack(
-        tmp_path_factory, ReviewTimeoutSeconds="20", ReviewHeartbeatSeconds="6", HeartbeatSchedule="rate(10 minutes)"
+        tmp_path_factory,
+        parameter_ranges=False,  # limits below the template's MinValue (60 s), so the test takes seconds
+        ReviewTimeoutSeconds="20",
+        ReviewHeartbeatSeconds="6",
+        HeartbeatSchedule="rate(10 minutes)",
     )
     yield Workflow(stack, scripted)
     stack.stop()

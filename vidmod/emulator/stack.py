@@ -62,6 +62,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     port: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
+    parameter_ranges: bool = True  # check MinValue/MaxValue (tests turn it off to shrink time limits)
     schedule_scale: float = 1.0  # Schedule events fire every (rate × scale) seconds locally
     persist: bool = True  # keep S3, DynamoDB, executions and events on disk as they change (``persistence``)
     rekognition: Callable | None = None  # WSGI app; default: the local detector
@@ -85,7 +86,10 @@ class LocalStack:
         self.options = options or StackOptions()
         self.options.state_dir = Path(self.options.state_dir).resolve()
         self.resources: LocalResources = read_resources(
-            self.options.root, self.options.stack_name, LOCAL_PARAMETERS | self.options.parameters
+            self.options.root,
+            self.options.stack_name,
+            LOCAL_PARAMETERS | self.options.parameters,
+            ranges=self.options.parameter_ranges,
         )
         self.router = EventRouter(self._deliver, self.options.state_dir / "events.jsonl")
         self.gateway = Gateway(self.router)
@@ -95,9 +99,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.restored = RestoreReport()
-        self.store = (
-            persistence.StateStore(self.options.state_dir, ACCOUNT, REGION) if self.options.persist else None
-        )
+        self.store = persistence.StateStore(self.options.state_dir, ACCOUNT, REGION) if self.options.persist else None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
@@ -223,6 +225,7 @@ class LocalStack:
             slot_usage=self.slot_usage,
         )
         server = uvicorn.Server(uvicorn.Config(app, host=self.options.host, port=port, log_level="warning"))
+
         def serve() -> None:
             with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind; reported below
                 server.run()

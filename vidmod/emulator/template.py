@@ -194,7 +194,9 @@ class Resolver:
         return {k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not NO_VALUE}
 
 
-def parameter_values(template: dict, overrides: dict[str, str]) -> dict[str, str]:
+def parameter_values(template: dict, overrides: dict[str, str], ranges: bool = True) -> dict[str, str]:
+    """The template's parameters with ``overrides`` applied and checked as CloudFormation checks them
+    (``ranges=False`` skips MinValue/MaxValue: tests shrink time limits below what a deployment may use)."""
     values = {}
     for name, spec in template.get("Parameters", {}).items():
         if name in overrides:
@@ -206,7 +208,30 @@ def parameter_values(template: dict, overrides: dict[str, str]) -> dict[str, str
     unknown = set(overrides) - set(values)
     if unknown:
         raise TemplateError(f"unknown parameter overrides: {sorted(unknown)}")
+    for name in overrides:
+        _check_parameter(name, values[name], template["Parameters"][name], ranges)
     return values
+
+
+def _check_parameter(name: str, value: str, spec: dict, ranges: bool) -> None:
+    """CloudFormation's own checks of a parameter value, so a bad override fails here as `sam deploy` would."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(v) for v in allowed]:
+        raise TemplateError(f"parameter {name}={value!r} must be one of {allowed}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise TemplateError(f"parameter {name}={value!r} must be a number") from None
+        if not ranges:
+            return
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise TemplateError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise TemplateError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
 
 
 def _object_lock(configuration: dict) -> dict:
@@ -245,9 +270,9 @@ def _reserved_concurrency(props: dict, resolver: Resolver) -> int | None:
     return None if value in (None, NO_VALUE) else int(value)
 
 
-def read_resources(root: Path, stack_name: str, overrides: dict[str, str]) -> LocalResources:
+def read_resources(root: Path, stack_name: str, overrides: dict[str, str], ranges: bool = True) -> LocalResources:
     template = load_template(root / "template.yaml")
-    params = parameter_values(template, overrides)
+    params = parameter_values(template, overrides, ranges)
     resolver = Resolver(template, stack_name, params)
     globals_fn = template.get("Globals", {}).get("Function", {})
     layers = _layers(template, resolver, root)
