@@ -84,7 +84,7 @@ def test_every_page_is_read_and_the_strongest_evidence_decides(handler, aws, lam
 
 def test_the_output_has_every_field_the_state_machine_selects(handler, aws, lambda_context):
     store_pages(aws.client("s3"), [[]])
-    decision = call(handler, lambda_context, pages=1, model_version="vidmod-local-1 (nudenet-3.4.2+open-nsfw)")
+    decision = call(handler, lambda_context, pages=1, model_version="vidmod-local-2 (nudenet-3.4.2+open-nsfw)")
     asl = json.loads((ROOT / "statemachine/moderation.asl.json").read_text(encoding="utf-8"))
     selected = asl["States"]["EvaluateRules"]["ResultSelector"].values()
     assert {path.removeprefix("$.Payload.") for path in selected} <= set(decision)

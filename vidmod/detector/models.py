@@ -1,7 +1,8 @@
 """Detectors: one frame in, v7 moderation labels with confidences out.
 
-The default needs two independent models to agree before it reports nudity: nudenet (body-part detector)
-over-fires on cartoons and clothed people; open-nsfw (whole-frame score) does not share its failure modes.
+The default needs two independent models to agree before it reports explicit nudity: nudenet (body-part
+detector) over-fires on cartoons and clothed people; open-nsfw (whole-frame score) does not share its failure
+modes. The one non-explicit label it reports ("Exposed Male Nipple") needs nudenet alone.
 Any ONNX model can be used instead: ``OnnxDetector`` with a JSON label map, selected for ``vidmod local up``
 by ``VIDMOD_DETECTOR_MODEL`` / ``VIDMOD_DETECTOR_LABELS`` (see docs/detector.md), or any object implementing
 ``Detector``.
@@ -21,7 +22,8 @@ import numpy as np
 
 from vidmod_contracts.taxonomy import CategoryCoverage, load_taxonomy
 
-MODEL_VERSION = "vidmod-local-1 (nudenet-3.4.2+open-nsfw)"
+# -2: "Exposed Male Nipple" on nudenet's word alone (docs/detector.md, *Gating*); -1 needed open-nsfw for it too.
+MODEL_VERSION = "vidmod-local-2 (nudenet-3.4.2+open-nsfw)"
 TAXONOMY = load_taxonomy()
 V7_TOP_LEVEL = tuple(TAXONOMY.categories)  # Rekognition's v7 top-level categories
 
@@ -47,6 +49,8 @@ NUDENET_TO_V7: dict[str, tuple[Label, ...]] = {
     "MALE_BREAST_EXPOSED": (Label("Exposed Male Nipple", "Non-Explicit Nudity", 3), NON_EXPLICIT_NUDITY, NON_EXPLICIT),
 }
 # Covered body parts, faces, feet, belly, armpits: never moderation labels.
+# Classes reported on nudenet's word alone: non-explicit, and open-nsfw does not score them (docs/detector.md).
+UNGATED = frozenset(name for name, path in NUDENET_TO_V7.items() if path[-1] == NON_EXPLICIT)
 # What the default detector can report: exactly the labels its classes map to (each reported by both models).
 COVERED_LABELS = tuple(dict.fromkeys(path[0].name for path in NUDENET_TO_V7.values()))
 
@@ -89,16 +93,18 @@ def _session_options(threads: int = 1):
 
 
 class NudityDetector:
-    """nudenet AND open-nsfw: a label is reported only when both models agree (min of the two scores).
+    """nudenet for every label; open-nsfw's agreement too for the explicit ones (confidence: the lower score).
 
-    The cheaper model gates the dearer one: open-nsfw runs first and nudenet only on frames open-nsfw scores
-    ≥ ``frame_threshold``. Measured on 720p frames (docs/detector.md): open-nsfw ~39 ms, nudenet ~68 ms through
-    its own wrapper and ~38 ms through ``parts``; open-nsfw also passes far fewer frames (4 of Big Buck Bunny's
-    132 against nudenet's 28), so a frame costs ~40 ms this way against ~45 ms the other way round. Since a
-    label needs both, the result is the same as running both on every frame (``detect_both``, kept as the
-    reference and the worst case). ``detect`` may be called from several threads at once (``thread_safe``):
-    onnxruntime sessions accept concurrent runs, and nothing else is shared. ``threads``: intra-op threads per
-    session; 1 measured best on 2 cores (2 spin while the decoder needs the core)."""
+    nudenet (body parts) over-fires on cartoons and clothed people; open-nsfw (whole-frame score) does not share
+    its failure modes, so an explicit label needs both: part ≥ ``part_threshold`` and frame ≥
+    ``frame_threshold``. "Exposed Male Nipple" (the only non-explicit class, ``UNGATED``) needs nudenet alone:
+    open-nsfw scores a bare-chested man 0.02–0.35, so with the gate the label was never reported, and without it
+    no false one appeared on the sample videos at 1 or 5 frames/s (docs/detector.md, *Gating*). nudenet runs on
+    every frame and open-nsfw only on frames with an explicit part, which costs about what open-nsfw on every
+    frame did (~38 ms against ~39 ms on 720p). ``detect_both`` runs both on every frame: the same result, the
+    worst-case cost. ``detect`` may be called from several threads at once (``thread_safe``): onnxruntime
+    sessions accept concurrent runs, and nothing else is shared. ``threads``: intra-op threads per session; 1
+    measured best on 2 cores (2 spin while the decoder needs the core)."""
 
     version = MODEL_VERSION
     covered = COVERED_LABELS
@@ -144,23 +150,29 @@ class NudityDetector:
         return _nudenet_parts(output[0], *geometry, nudenet.input_width, nudenet.input_height)
 
     def detect(self, frame_rgb: np.ndarray) -> dict[Label, float]:
-        nsfw = self.frame_score(frame_rgb)
-        if nsfw < self.frame_threshold:
-            return {}
-        return self._agree(self.parts(frame_rgb), nsfw)
+        parts = self._found(self.parts(frame_rgb))
+        gated = any(part["class"] not in UNGATED for part in parts)
+        return self._agree(parts, self.frame_score(frame_rgb) if gated else None)
 
     def detect_both(self, frame_rgb: np.ndarray) -> dict[Label, float]:
         """Both models on every frame: the same result as ``detect``, at the worst-case cost."""
-        parts, nsfw = self.parts(frame_rgb), self.frame_score(frame_rgb)
-        return self._agree(parts, nsfw) if nsfw >= self.frame_threshold else {}
+        return self._agree(self._found(self.parts(frame_rgb)), self.frame_score(frame_rgb))
 
-    def _agree(self, parts: list[dict], nsfw: float) -> dict[Label, float]:
+    def _found(self, parts: list[dict]) -> list[dict]:
+        return [part for part in parts if part["class"] in NUDENET_TO_V7 and part["score"] >= self.part_threshold]
+
+    def _agree(self, parts: list[dict], nsfw: float | None) -> dict[Label, float]:
+        """Labels from nudenet's parts: an ungated one at its own score, the others only where open-nsfw agrees."""
         labels: dict[Label, float] = {}
         for part in parts:
-            if part["class"] in NUDENET_TO_V7 and part["score"] >= self.part_threshold:
-                confidence = round(100 * min(part["score"], nsfw), 3)
-                for label in NUDENET_TO_V7[part["class"]]:
-                    labels[label] = max(labels.get(label, 0.0), confidence)
+            if part["class"] in UNGATED:
+                score = part["score"]
+            elif nsfw is not None and nsfw >= self.frame_threshold:
+                score = min(part["score"], nsfw)
+            else:
+                continue
+            for label in NUDENET_TO_V7[part["class"]]:
+                labels[label] = max(labels.get(label, 0.0), round(100 * score, 3))
         return labels
 
 
