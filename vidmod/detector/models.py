@@ -52,7 +52,9 @@ NUDENET_TO_V7: dict[str, tuple[Label, ...]] = {
 # Classes reported on nudenet's word alone: non-explicit, and open-nsfw does not score them (docs/detector.md).
 UNGATED = frozenset(name for name, path in NUDENET_TO_V7.items() if path[-1] == NON_EXPLICIT)
 # What the default detector can report: exactly the labels its classes map to (each reported by both models).
-COVERED_LABELS = tuple(dict.fromkeys(path[0].name for path in NUDENET_TO_V7.values()))
+COVERED_LABELS = tuple(
+    label for label in TAXONOMY.labels if label in {path[0].name for path in NUDENET_TO_V7.values()}
+)  # in taxonomy order
 
 
 class Detector(Protocol):
