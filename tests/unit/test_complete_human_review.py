@@ -284,15 +284,48 @@ def test_an_answer_without_exactly_one_decision_fails_the_task_instead_of_hangin
     assert sfn.calls[0][0] == "failure" and sfn.calls[0][1]["error"] == "InvalidReviewOutput"
 
 
-def test_split_panel_rejects(aws, load_function):
+REJECT_ANSWER = {"decision-approve": {"value": False}, "decision-reject": {"value": True}}
+
+
+@pytest.mark.parametrize(
+    ("panel", "expected"),
+    [
+        (["approve", "approve", "reject"], "REJECT"),
+        (["approve", "reject", "approve"], "REJECT"),
+        (["reject", "approve", "approve"], "REJECT"),
+        (["reject", "approve"], "REJECT"),
+        (["approve", "reject"], "REJECT"),
+        (["approve", "approve"], "APPROVE"),
+        (["reject", "reject"], "REJECT"),
+    ],
+)
+def test_any_reviewer_who_rejects_rejects_the_video_whatever_the_order(aws, load_function, panel, expected):
     load_function("complete_human_review")
     from vidmod_contracts import review_answers as parser
 
-    output = a2i_output(APPROVE)
-    reject = {"decision-approve": {"value": False}, "decision-reject": {"value": True}}
-    output["humanAnswers"].append(a2i_output(reject, worker="bob")["humanAnswers"][0])
+    workers = ["alice", "bob", "carol"][: len(panel)]
+    output = a2i_output({})
+    output["humanAnswers"] = [
+        a2i_output(APPROVE if choice == "approve" else REJECT_ANSWER, worker=worker)["humanAnswers"][0]
+        for choice, worker in zip(panel, workers, strict=True)
+    ]
     result = parser.parse_output(output, "s3://x/y")
-    assert result.decision == "REJECT" and result.reviewer == "alice,bob"
+    assert result.decision == expected and result.reviewer == ",".join(workers)
+    assert [r["decision"] for r in result.reviewers] == [choice.upper() for choice in panel]
+
+
+@pytest.mark.parametrize("value", ["false", "true", 1, 0, "yes", None, [True], {"value": True}])
+def test_a_box_counts_as_checked_only_when_its_value_is_json_true(aws, load_function, value):
+    """A tampered or foreign answer ("false" is a truthy string) never becomes a decision or a verdict."""
+    load_function("complete_human_review")
+    from vidmod_contracts import review_answers as parser
+
+    answer = {"decision-approve": {"value": value}, "decision-reject": {"value": False}, "seg-0-tp": {"value": value}}
+    output = a2i_output(answer)
+    with pytest.raises(parser.InvalidReviewOutput, match="exactly one overall decision"):
+        parser.parse_output(output, "s3://x/y")
+    assert parser.segment_verdicts(answer, SEGMENTS) == []
+    assert parser.overall_decision({**answer, "decision-reject": {"value": True}}) == "REJECT"
 
 
 def test_a_row_expired_by_a_refused_heartbeat_still_gets_its_verdict(env, lambda_context, monkeypatch):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from vidmod.detector import COVERED_LABELS, MODEL_VERSION
 from vidmod.detector.models import NUDENET_TO_V7, V7_TOP_LEVEL, NudityDetector, reported_version
 
+ROOT = Path(__file__).resolve().parents[2]
 V7_TOP = list(V7_TOP_LEVEL)  # the detector's literal list; the function's taxonomy file must agree
 
 
@@ -119,6 +121,49 @@ def test_each_v7_category_against_its_thresholds(er, name, parent, level, confid
     if expected != "APPROVE":
         assert decision.reasons[0].label == tax.place(name, parent).name
         assert decision.reasons[0].band == expected.lower()
+
+
+def shipped_thresholds() -> list[tuple[str, str, float | None, float | None]]:
+    """(rule name, a label it judges, review, reject) for every category and label rule of the shipped set."""
+    shipped = json.loads((ROOT / "functions/evaluate_rules/rules/ruleset.json").read_text())
+    taxonomy = json.loads((ROOT / "layers/contracts/vidmod_contracts/taxonomy_v7.json").read_text())
+    rows = []
+    for category, limits in shipped["categories"].items():
+        level2 = taxonomy["categories"][category]
+        # a level-2 label of the category that no label rule overrides (Gambling has none: the category itself)
+        label = next((name for name in level2 if name not in shipped["labels"]), category)
+        rows.append((category, label, limits["review"], limits["reject"]))
+    rows += [(name, name, limits["review"], limits["reject"]) for name, limits in shipped["labels"].items()]
+    return rows
+
+
+@pytest.mark.parametrize(("rule", "label", "review", "reject"), shipped_thresholds())
+def test_a_confidence_exactly_on_each_shipped_threshold_crosses_it_and_just_below_does_not(
+    er, rule, label, review, reject
+):
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    policy = ruleset(er, coverage=[])
+    place = tax.place(label)
+
+    def outcome(confidence: float) -> str:
+        detection = det(place.name, place.parent_name, place.level, confidence, 0)
+        return rules.decide(segments.merge_segments([detection], tax, 2000), policy, "7.0", tax).outcome
+
+    assert (outcome(review), outcome(review - 0.001)) == ("REVIEW", "APPROVE"), rule
+    if reject is not None:
+        assert (outcome(reject), outcome(reject - 0.001)) == ("REJECT", "REVIEW"), rule
+
+
+def test_a_label_rule_for_a_parent_judges_its_children(er):
+    """A rule on "Graphic Violence" (level 2) applies to "Blood & Gore" under it, before the Violence category's."""
+    rules, segments, taxonomy = er
+    tax = taxonomy.load_taxonomy()
+    policy = ruleset(er, coverage=[], labels={"Graphic Violence": {"review": 95, "reject": None}})
+    gore = segments.merge_segments([det("Blood & Gore", "Graphic Violence", 3, 90, 0)], tax, 2000)
+    assert rules.decide(gore, policy, "7.0", tax).outcome == "APPROVE"  # Violence's own review threshold is 60
+    weapons = segments.merge_segments([det("Weapons", "Violence", 2, 90, 0)], tax, 2000)
+    assert rules.decide(weapons, policy, "7.0", tax).outcome == "REVIEW"  # not under Graphic Violence
 
 
 def test_reject_wins_over_review_and_reasons_are_most_severe_first(er):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,53 @@ def test_duplicate_upload_events_start_exactly_one_execution(env, lambda_context
     assert started["video"]["key"] == "uploads/my holiday clip.mp4"  # URL-decoded from the event
     assert started["trigger"]["type"] == "s3-upload" and started["trigger"]["id"]
     assert started["video"]["versionId"] == version
+
+
+class BothLookFirst:
+    """The real (moto) Step Functions client, except that each look-up waits until both racing Lambdas have
+    made theirs: both find no execution, both start, and one of them meets ExecutionAlreadyExists."""
+
+    def __init__(self, client, racers: int):
+        self._client, self._barrier = client, threading.Barrier(racers, timeout=30)
+        self._waiting = threading.Semaphore(racers)  # only the racers' first look-ups wait for each other
+        self.started: list[str] = []
+
+    def describe_execution(self, **kwargs):
+        try:
+            return self._client.describe_execution(**kwargs)
+        finally:
+            if self._waiting.acquire(blocking=False):
+                self._barrier.wait()
+
+    def start_execution(self, **kwargs):
+        try:
+            return self._client.start_execution(**kwargs)
+        finally:
+            self.started.append(kwargs["name"])
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_two_lambdas_racing_on_one_upload_start_one_execution_and_both_answer(env, lambda_context, monkeypatch):
+    """An S3 event and an API request for the same version at the same moment: the loser's StartExecution is
+    refused (ExecutionAlreadyExists) and it reports the winner's execution as a duplicate instead of failing."""
+    app, s3, sfn, arn = env
+    version = s3.put_object(Bucket="media-bucket", Key="race.mp4", Body=b"video")["VersionId"]
+    racing = BothLookFirst(sfn, racers=2)
+    monkeypatch.setattr(app, "sfn", racing)
+    requests = [
+        upload_event("race.mp4", version),
+        api_event("POST", "/moderations", {"video": "s3://media-bucket/race.mp4", "versionId": version}),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda request: app.lambda_handler(request, lambda_context), requests))
+    upload, api = results[0], json.loads(results[1]["body"])
+    assert len(racing.started) == 2  # both really tried to start it
+    assert sorted([upload["duplicate"], api["duplicate"]]) == [False, True]
+    assert upload["executionName"] == api["executionName"]
+    assert results[1]["statusCode"] in (200, 202)
+    assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
 
 
 def test_a_new_version_is_a_new_execution_pinned_to_the_version_the_event_names(env, lambda_context):
