@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,12 +28,6 @@ MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:vidmod-ModerationS
 FAST = ("PollMinSeconds=1", "PollMaxSeconds=2")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class LocalProcess:
     def __init__(self, state_dir: Path, *parameters: str):
         self.state_dir = Path(state_dir)
@@ -44,13 +37,11 @@ class LocalProcess:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 120) -> LocalProcess:
-        self.port, self.portal_port = free_port(), free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.portal = f"http://127.0.0.1:{self.portal_port}"
         self.starts += 1
         self.log = self.state_dir.parent / f"{self.state_dir.name}-run{self.starts}.log"
+        # port 0: it binds free ports (held from the start) and prints which
         command = [sys.executable, "-m", "vidmod.cli.main", "local", "up", "--state-dir", str(self.state_dir),
-                   "--port", str(self.port), "--portal-port", str(self.portal_port)]  # fmt: skip
+                   "--port", "0", "--portal-port", "0"]  # fmt: skip
         for parameter in self.parameters:
             command += ["-p", parameter]
         with self.log.open("wb") as out:
@@ -62,6 +53,8 @@ class LocalProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"vidmod local up did not start:\n{self.output()}")
             time.sleep(0.1)
+        self.endpoint = re.search(r"AWS endpoint : (http://\S+)", self.output()).group(1)
+        self.portal = re.search(r"reviewer URL : (http://\S+)", self.output()).group(1).rstrip("/")
         self.s3, self.sfn = local_client("s3", self.endpoint), local_client("stepfunctions", self.endpoint)
         self.ddb = local_client("dynamodb", self.endpoint)
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from vidmod.audit.history import all_events, normalized
@@ -63,18 +64,37 @@ def check_report(name: str, report: AuditReport) -> None:
     assert actual == expected, f"the audit report for {name} changed; review it and rerun with VIDMOD_UPDATE_GOLDEN=1"
 
 
-def shape(value: object) -> object:
-    """Keys only (recursively): what a report looks like, regardless of the run's ids and times."""
+# What differs from run to run, masked before a fresh run's report is compared with the golden one value by
+# value: times (also as A2I's output path), UUIDs (version ids, tokens), hex digests and the execution names
+# built from them, durations, and the admission ticket (the order the module's runs happened to start in).
+RUN_SPECIFIC_KEYS = {"timeSpentInSeconds", "queuedSeconds", "waitedSeconds", "seconds", "ticket"}
+RUN_SPECIFIC = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|\d{4}/\d\d/\d\d/\d\d/\d\d/\d\d"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-f]{12,}"
+    r"|\d+(?:\.\d+)? s\b"
+)
+RUN_SPECIFIC_FIELDS = re.compile(r'("(?:' + "|".join(sorted(RUN_SPECIFIC_KEYS)) + r')":\s?)[\d.]+')  # in JSON text
+
+
+def comparable(value: object, key: str = "") -> object:
+    """``value`` with what differs between runs masked, every element kept (lists element by element)."""
     if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
+        return {name: comparable(item, name) for name, item in value.items()}
     if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    return type(value).__name__
+        return [comparable(item, key) for item in value]
+    if isinstance(value, str):
+        return RUN_SPECIFIC.sub("…", RUN_SPECIFIC_FIELDS.sub(r"\1…", value))
+    if isinstance(value, int | float) and key in RUN_SPECIFIC_KEYS:
+        return "…"
+    return value
 
 
 def check_run(name: str, workflow, report: AuditReport) -> None:
     """A real run (``report`` audited live) against the golden files of ``name``: its recording must give the
-    same report, and that report the golden one's shape. ``VIDMOD_UPDATE_GOLDEN=1`` records the run anew."""
+    same report, and that report the golden one's values, element by element (what differs between runs masked:
+    ``comparable``). ``VIDMOD_UPDATE_GOLDEN=1`` records the run anew."""
     objects = {}
     for check in report.evidence.values():
         if check.get("status") == "verified":
@@ -89,4 +109,17 @@ def check_run(name: str, workflow, report: AuditReport) -> None:
         save_recording(name, report.executionArn, events, record, objects)
         check_report(name, fresh)
     expected = json.loads(report_path(name).read_text(encoding="utf-8"))
-    assert shape(as_json(fresh)) == shape(expected), "report format changed: rerun with VIDMOD_UPDATE_GOLDEN=1"
+    differences = list(differ(comparable(as_json(fresh)), comparable(expected)))
+    assert not differences, f"the {name} report changed ({differences[:5]}): rerun with VIDMOD_UPDATE_GOLDEN=1"
+
+
+def differ(actual: object, expected: object, path: str = "$"):
+    """Where two JSON values differ: (path, actual, expected), element by element."""
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        for key in sorted(actual.keys() | expected.keys()):
+            yield from differ(actual.get(key, "<missing>"), expected.get(key, "<missing>"), f"{path}.{key}")
+    elif isinstance(actual, list) and isinstance(expected, list) and len(actual) == len(expected):
+        for index, (left, right) in enumerate(zip(actual, expected, strict=True)):
+            yield from differ(left, right, f"{path}[{index}]")
+    elif actual != expected:
+        yield (path, actual, expected)

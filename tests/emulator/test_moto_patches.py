@@ -98,8 +98,8 @@ def test_the_moto_internals_persistence_relies_on_still_exist():
     assert "copy.deepcopy(version_key)" in inspect.getsource(s3_backends["123456789012"]["aws"].list_object_versions)
 
 
-def test_handler_runs_with_its_environment_and_a_lambda_context():
-    lambda_service.SETTINGS["endpoint_url"] = "http://127.0.0.1:1"
+def test_handler_runs_with_its_environment_and_a_lambda_context(monkeypatch):
+    monkeypatch.setitem(lambda_service.SETTINGS, "endpoint_url", "http://127.0.0.1:1")  # restored afterwards
     result, errored, logs = lambda_service.invoke(ECHO, {})
     assert not errored
     assert result == {"greeting": "hello", "function": "echo", "remaining": True, "endpoint": "http://127.0.0.1:1"}

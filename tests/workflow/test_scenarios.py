@@ -366,7 +366,9 @@ def test_a_video_replaced_during_moderation_is_not_reviewed_and_only_its_version
     workflow.scripted.script("replaced.mp4", Script(labels=[WEAPON], in_progress_polls=4))
     analysed = workflow.upload("replaced.mp4")
     arn = workflow.execution_for("replaced.mp4")
+    deadline = time.monotonic() + 60
     while "StartModeration" not in workflow.states(arn):
+        assert time.monotonic() < deadline, f"no StartModeration within 60 s: {workflow.states(arn)}"
         time.sleep(0.2)
     current = workflow.upload("replaced.mp4", b"\x01" * 64)  # a new version while Rekognition is still busy
     result = workflow.wait(arn)
