@@ -5,7 +5,8 @@ real-time factor, false positives), then the whole stack — a 10-minute 720p up
 (real-time factor and its ratio to the decode-only limit measured in the same run), a burst of short uploads
 until every one waits in review, 100 uploads held to 3 moderation slots (``bench_admission``), and the local
 Lambda's invocation overhead cold and warm — and the cost of the crash-safe state (``bench_durability``): a
-100 MB PutObject's latency and the stack's memory during a 2 GB upload.
+100 MB PutObject's latency and the stack's memory during a 2 GB upload — and the reviewer portal's video
+latency while a submission is in flight (``bench_portal``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from vidmod.cli import bench_admission, bench_durability
+from vidmod.cli import bench_admission, bench_durability, bench_portal
 from vidmod.detector import bench as detector_bench
 from vidmod.detector.analyze import decode_limit_seconds
 from vidmod.detector.samples import sample_video_path
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         admission_wall, admission_peak, admission_reached = bench_admission.admission_burst(work)
         put_seconds = bench_durability.put_latency(work)
         rss_before, rss_growth, upload_seconds = bench_durability.upload_memory(work)
+        (work / "portal").mkdir()
+        media_idle, media_busy = bench_portal.media_latency(work / "portal")
     table = Table("measure", "value", title="vidmod local stack (upload → review visible in the reviewer's queue)")
     realtime = args.long_seconds / long_wall
     limit = args.long_seconds / decode_limit
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     table.add_row(
         "2 GB multipart upload: the stack's memory",
         f"+{rss_growth:.0f} MB at most (from {rss_before:.0f} MB), upload {upload_seconds:.1f} s",
+    )
+    table.add_row(
+        "reviewer portal: 64 KiB video range request (median of 5)",
+        f"{media_idle:.0f} ms idle; {media_busy:.0f} ms while another tab's submit is held 1 s",
     )
     console.print(table)
 
