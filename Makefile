@@ -50,9 +50,11 @@ validate: test-deps  ## sam validate --lint, sam build, asl-validator
 	npx --no-install asl-validator --json-path statemachine/moderation.asl.json --json-path statemachine/backfill.asl.json
 
 # Two pytest workers (the machine's 2 cores), a test file per worker at a time: a module's local stack stays in one
-# process, and while one file waits on the workflow's timers the other computes.
-test: test-deps lint  ## everything: lint, template checks, unit, workflow, detector, browser tests
-	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(VPY) -m pytest -q -n 2 --dist loadfile
+# process, and while one file waits on the workflow's timers the other computes. The order is random
+# (pytest-randomly); the seed is on the command line make prints: `make test SEED=<it>` repeats that order.
+SEED ?= $(shell date +%s)
+test: test-deps lint  ## everything: lint, template checks, unit, workflow, detector, browser tests (random order)
+	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(VPY) -m pytest -q -n 2 --dist loadfile -p randomly --randomly-seed=$(SEED)
 
 bench: venv  ## benchmarks: detector (decode limit, models, real-time factor, false positives), upload to review, Lambda overhead
 	$(VPY) -m vidmod.cli.bench

@@ -98,8 +98,17 @@ def test_the_moto_internals_persistence_relies_on_still_exist():
     assert "copy.deepcopy(version_key)" in inspect.getsource(s3_backends["123456789012"]["aws"].list_object_versions)
 
 
-def test_handler_runs_with_its_environment_and_a_lambda_context(monkeypatch):
-    monkeypatch.setitem(lambda_service.SETTINGS, "endpoint_url", "http://127.0.0.1:1")  # restored afterwards
+@pytest.fixture
+def endpoint_one():
+    """Functions pointed at http://127.0.0.1:1 (fresh environments: a warm one keeps the endpoint it started
+    with), then back to whatever endpoint a stack in this process had configured."""
+    previous = dict(lambda_service.SETTINGS)
+    lambda_service.configure("http://127.0.0.1:1", "us-east-1")
+    yield
+    lambda_service.configure(previous["endpoint_url"], previous["region"], previous["log_dir"])
+
+
+def test_handler_runs_with_its_environment_and_a_lambda_context(endpoint_one):
     result, errored, logs = lambda_service.invoke(ECHO, {})
     assert not errored
     assert result == {"greeting": "hello", "function": "echo", "remaining": True, "endpoint": "http://127.0.0.1:1"}

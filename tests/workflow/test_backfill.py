@@ -54,20 +54,19 @@ def moderation_executions(workflow: Workflow) -> list[dict]:
     return [e for page in pages for e in page["executions"]]
 
 
-def test_a_dry_run_reports_what_would_be_submitted_and_starts_nothing(library):
+def test_a_dry_run_then_a_backfill_moderates_each_version_once_and_a_second_run_starts_nothing(library):
+    """As a lead would: a dry run first (it reports and starts nothing), then the backfill, then again."""
     before = len(moderation_executions(library))
-    summary = backfill(library, "library/", dry_run=True)
-    assert dict(summary.counts) == {
+    planned = backfill(library, "library/", dry_run=True)
+    assert dict(planned.counts) == {
         "would-submit": VIDEOS,
         "already-decided": MODERATED,
         "refused": EMPTY,
         "not-a-video": NOT_VIDEOS,
     }
-    assert summary.reasons["refused"] == {"empty object (0 bytes)": EMPTY}
+    assert planned.reasons["refused"] == {"empty object (0 bytes)": EMPTY}
     assert len(moderation_executions(library)) == before
 
-
-def test_a_backfill_moderates_each_version_once_and_a_second_run_starts_nothing(library):
     summary = backfill(library, "library/")
     assert dict(summary.counts) == {
         "submitted": VIDEOS,
