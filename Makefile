@@ -56,10 +56,31 @@ SEED ?= $(shell date +%s)
 test: test-deps lint  ## everything: lint, template checks, unit, workflow, detector, browser tests (random order)
 	SAM_CLI=$(CURDIR)/$(SAM_VENV)/bin/sam $(VPY) -m pytest -q -n 2 --dist loadfile -p randomly --randomly-seed=$(SEED)
 
+# Mutation testing of the decision code (docs/testing.md): mutmut copies it to $(MUTATE)/mutants/, changes one
+# operator, constant or name at a time and runs the unit tests that reach it; a change no test notices survives.
+# mutmut names a mutant after its file's path while the tests import the Lambda code as Lambda does (`rules`,
+# `vidmod_contracts`): $(MUTATE)/ links each file under the path of its import name, and the copy's functions/ and
+# layers/ link back to the mutated files. Of record.py only the hash is decision code. Bytecode is written: the
+# mutated files are large and the tests import them afresh for each test. The output lists each mutant not killed.
+MUTATE := .mutate
+DECISION_MUTANTS := 'rules.*' 'segments.*' 'vidmod_contracts.*' 'vidmod.audit.record.x_record_hash__*' 'vidmod.audit.record.x__format__*'
+NOT_KILLED := perl -e '$$| = 1; my $$p = ""; while (sysread(STDIN, my $$b, 4096)) { $$p .= $$b; if ($$p =~ s/\A(.*[\r\n])//s) { (my $$o = $$1) =~ s/^\xF0\x9F\x8E\x89 [^\n]*\n//mg; print $$o } } print $$p'
+MUTATION_SCORE := import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); n = sum(v for k, v in s.items() if k != "total"); k, t = s["killed"], s["timeout"]; print(f"decision code: {n} mutants, {k} killed, {t} timed out, {n - k - t} not killed: score {(k + t) / n:.1%}")
+mutate: venv  ## mutation score of the decision code: rules, segments, taxonomy, review answers, record hash
+	rm -rf $(MUTATE) && mkdir -p $(MUTATE)/mutants/layers/contracts
+	ln -s $(CURDIR)/{pyproject.toml,tests,vidmod,layers/contracts/vidmod_contracts} $(MUTATE)/
+	ln -s $(CURDIR)/functions/evaluate_rules/{rules,segments}.py $(MUTATE)/
+	ln -s $(CURDIR)/{ui,statemachine,template.yaml} $(MUTATE)/mutants/
+	cp -rs $(CURDIR)/functions $(MUTATE)/mutants/ && find $(MUTATE)/mutants/functions -name __pycache__ -prune -exec rm -r {} +
+	ln -sf $(CURDIR)/$(MUTATE)/mutants/{rules,segments}.py $(MUTATE)/mutants/functions/evaluate_rules/
+	ln -s $(CURDIR)/$(MUTATE)/mutants/vidmod_contracts $(MUTATE)/mutants/layers/contracts/
+	set -o pipefail; cd $(MUTATE) && PYTHONDONTWRITEBYTECODE= $(CURDIR)/$(VENV)/bin/mutmut run --max-children 2 $(DECISION_MUTANTS) | $(NOT_KILLED)
+	cd $(MUTATE) && $(CURDIR)/$(VENV)/bin/mutmut export-cicd-stats >/dev/null && $(CURDIR)/$(VPY) -c '$(MUTATION_SCORE)'
+
 bench: venv  ## benchmarks: detector (decode limit, models, real-time factor, false positives), upload to review, Lambda overhead
 	$(VPY) -m vidmod.cli.bench
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam node_modules .vidmod
 
-.PHONY: help venv demo test-deps chromium lint validate test bench clean
+.PHONY: help venv demo test-deps chromium lint validate test mutate bench clean

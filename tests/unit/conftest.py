@@ -69,6 +69,13 @@ def load_function(monkeypatch):
     sys.modules.update(contracts_before)
 
 
+@pytest.fixture
+def er(load_function):
+    """The rule Lambda's decision modules, loaded as Lambda loads them: (rules, segments, taxonomy)."""
+    load_function("evaluate_rules")
+    return sys.modules["rules"], sys.modules["segments"], sys.modules["vidmod_contracts.taxonomy"]
+
+
 class LambdaContext:
     function_name = "test"
     memory_limit_in_mb = 128

@@ -7,25 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from unit.detections import det
 
 from vidmod.detector import COVERED_LABELS, MODEL_VERSION
 from vidmod.detector.models import NUDENET_TO_V7, V7_TOP_LEVEL, NudityDetector, reported_version
 
 ROOT = Path(__file__).resolve().parents[2]
 V7_TOP = list(V7_TOP_LEVEL)  # the detector's literal list; the function's taxonomy file must agree
-
-
-@pytest.fixture
-def er(load_function):
-    load_function("evaluate_rules")
-    return sys.modules["rules"], sys.modules["segments"], sys.modules["vidmod_contracts.taxonomy"]
-
-
-def det(name: str, parent: str, level: int, confidence: float, ts: int) -> dict:
-    return {
-        "Timestamp": ts,
-        "ModerationLabel": {"Name": name, "ParentName": parent, "TaxonomyLevel": level, "Confidence": confidence},
-    }
 
 
 def test_taxonomy_has_exactly_the_v7_top_level_categories(er):
