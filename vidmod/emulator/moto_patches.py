@@ -22,6 +22,9 @@ moto runs ASL for real (``execute_state_machine``), but:
 7. Speed: the engine parses the whole ASL definition with antlr4 at CreateStateMachine and again for every
    execution (half a second of CPU for ours, under the GIL), and every JSONPath on every use. The parse is kept
    per definition (each execution runs a deep copy of the program, 30 ms); parsed JSONPaths are cached.
+8. DescribeMapRun looks through every execution's worker and ListMapRuns through the execution's, but a
+   worker has no environment until its thread starts (an execution just started, or one waiting for its
+   worker on a busy machine): moto then answers 500 (AttributeError). Such an execution has no map run yet.
 ``tests/emulator/test_moto_patches.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
@@ -42,6 +45,7 @@ import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.settings import moto_server_port
+from moto.stepfunctions.exceptions import ResourceNotFound
 from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state import state as state_module
@@ -276,6 +280,25 @@ def _list_every_object(env, resource_runtime_part, state_credentials) -> None:
     env.stack.append([item for page in pages for item in page.get("Contents", [])])
 
 
+def _map_runs(execution) -> list:
+    """The execution's map run records; none while its worker has no environment yet."""
+    env = getattr(getattr(execution, "exec_worker", None), "env", None)
+    return [] if env is None else env.map_run_record_pool_manager.get_all()
+
+
+def _describe_map_run(self, map_run_arn: str) -> dict:
+    for execution in self._get_executions():
+        for record in _map_runs(execution):
+            if record.map_run_arn == map_run_arn:
+                return record.describe()
+    raise ResourceNotFound(map_run_arn)  # moto's own answers 500: its exception needs a message
+
+
+def _list_map_runs(self, execution_arn: str) -> dict:
+    execution = self.describe_execution(execution_arn=execution_arn)
+    return {"mapRuns": [record.list_item() for record in _map_runs(execution)]}
+
+
 def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     """Apply the patches (idempotent) and point the engine's aws-sdk calls at the local endpoint."""
     global LISTENERS
@@ -293,6 +316,8 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     BaseExecutionWorkerCommunication.terminated = _terminated
     StepFunctionsParserBackend.start_execution = _start_execution
     StepFunctionsParserBackend.stop_execution = _stop_execution
+    StepFunctionsParserBackend.describe_map_run = _describe_map_run
+    StepFunctionsParserBackend.list_map_runs = _list_map_runs
     for operation in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
         setattr(StepFunctionsParserBackend, operation, _callback(operation))
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)
