@@ -114,6 +114,11 @@ class Semaphore:
         )
         self._state_exists = True
 
+    def occupancy(self) -> tuple[int, int]:
+        """(slots in use, executions queued) now: one consistent read of the state item."""
+        state = self.slots.state()
+        return len(state.get("holders", {})), int(state.get("queued", 0))
+
     # ------------------------------------------------------------------ acquire
     def acquire(self, execution_arn: str, task_token: str) -> str:
         """Take a free slot at once, or queue (or find the execution queued or holding already) and wake

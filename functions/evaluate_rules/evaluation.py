@@ -14,7 +14,7 @@ from rules import Decision, decide
 from ruleset_source import active_ruleset
 from segments import Segment, merge_segments
 
-from vidmod_contracts.label_pages import page_keys
+from vidmod_contracts.label_pages import read_pages
 from vidmod_contracts.taxonomy import load_taxonomy
 
 
@@ -29,11 +29,10 @@ class Evaluation:
 
 
 def read_detections(s3, bucket: str, prefix: str, pages: int) -> list[dict]:
-    """Every detection of pages 1..N; a missing page fails (NoSuchKey) rather than deciding on part of them."""
+    """Every detection of pages 1..N in page order (pages read concurrently); a missing page fails (NoSuchKey)
+    rather than deciding on part of them."""
     return [
-        detection
-        for key in page_keys(prefix, pages)
-        for detection in json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).get("ModerationLabels", [])
+        detection for page in read_pages(s3, bucket, prefix, pages) for detection in page.get("ModerationLabels", [])
     ]
 
 

@@ -28,6 +28,17 @@ TOKEN_GRACE_SECONDS = 60
 class HeartbeatRound:
     counts: dict[str, int] = field(default_factory=dict)  # outcome → rows: "heartbeat", "expired", a status …
     too_short: int = 0  # rows whose heartbeat limit the schedule cannot meet
+    open_since: list[int] = field(default_factory=list)  # createdAt of each review still open after the round
+
+    @property
+    def open_reviews(self) -> int:
+        return len(self.open_since)
+
+    def oldest_open_seconds(self, now: float) -> float:
+        """How long the oldest open review has waited for its verdict; 0 when none is open (a row without
+        createdAt, never written by start_human_review, has no age)."""
+        started = [created for created in self.open_since if created > 0]
+        return round(max(0.0, now - min(started)), 3) if started else 0.0
 
 
 def fits_schedule(task: ReviewTask, period: int | None) -> bool:
@@ -46,6 +57,8 @@ class Heartbeats:
             result.too_short += not fits_schedule(task, period)
             outcome = self.beat(task, now)
             result.counts[outcome] = result.counts.get(outcome, 0) + 1
+            if outcome != "expired":  # still waiting for its verdict (a finished loop's event may be on its way)
+                result.open_since.append(task.created_at)
         return result
 
     def beat(self, task: ReviewTask, now: float) -> str:

@@ -1,8 +1,9 @@
 """Refuse to review content other than what Rekognition and the rules saw.
 
-The reviewer's URL (A2I's grant_read_access) shows the object's current version: if the video was replaced
-or deleted during moderation, a review would judge content nobody analysed. The new version has its own
-execution, so this one fails with a named error instead.
+If the video was replaced or deleted during moderation, the new version has its own execution: reviewing
+the old one would waste a reviewer's time on outdated content, so this one fails with a named error instead.
+What the reviewer watches is a copy of the analysed version (``review_media``): a replacement after this
+check cannot change it.
 """
 
 from __future__ import annotations

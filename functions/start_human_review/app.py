@@ -1,4 +1,5 @@
-"""Callback task: remember the task token, then start the A2I human loop (``review_start``)."""
+"""Callback task: remember the task token, copy the analysed version for the reviewer, then start the A2I
+human loop (``review_start``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ events = boto3.client("events")
 def lambda_handler(event: dict, context) -> dict:
     request = ReviewRequest.from_event(event)
     tasks = ReviewTasks(dynamodb, os.environ["REVIEW_TASKS_TABLE"])
-    starter = ReviewStarter(s3, a2i, events, tasks, os.environ["FLOW_DEFINITION_ARN"])
+    starter = ReviewStarter(s3, a2i, events, tasks, os.environ["FLOW_DEFINITION_ARN"], os.environ["RESULTS_BUCKET"])
     started = starter.start(request, now=int(time.time()))
     logger.info("human loop started", extra={"humanLoopName": started.loop_name, "segments": started.segments})
     return {"humanLoopName": started.loop_name, "humanLoopArn": started.loop_arn, "status": started.status}

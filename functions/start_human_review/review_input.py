@@ -2,6 +2,8 @@
 
 The task token never goes in here: reviewers can read InputContent. Segments are capped so the
 document stays far below A2I's 3 MiB InputContent limit; the strongest are kept, shown in time order.
+``video.uri`` is the review copy of the analysed version (``review_media``), the one the page plays;
+``video.sourceUri`` is the uploaded object and ``video.versionId`` the version of it that was analysed.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dic
     return sorted(strongest, key=lambda s: (s["startMillis"], s.get("taxonomyLevel", 1), s["name"]))
 
 
-def build_input_content(video: dict, decision: dict, segments: list[dict], duration_millis: int | None) -> dict:
+def build_input_content(
+    video: dict, copy_uri: str, decision: dict, segments: list[dict], duration_millis: int | None
+) -> dict:
     chosen = select_segments(segments)
     return {
         "schemaVersion": "1",
         "video": {
-            "uri": video["uri"],
+            "uri": copy_uri,  # what the reviewer watches: a copy of exactly the analysed version
+            "sourceUri": video["uri"],
             "name": video["name"],
-            "versionId": video.get("versionId") or "",  # the version analysed ("" when the bucket is unversioned)
+            # the version of sourceUri analysed ("" when the bucket is unversioned); the copy has none
+            "versionId": video.get("versionId") or "",
             "durationMillis": duration_millis,
         },
         "decision": {

@@ -9,13 +9,14 @@ import json
 import pytest
 from audit.golden import load_recording, report_from
 
-from vidmod.audit.record import HASHED_FIELDS, record_hash
+from vidmod_contracts.record_hash import VERSION_1_FIELDS, VERSION_2_FIELDS, record_hash
 
 ATTRIBUTES = [
     "videoUri", "executionArn", "bucket", "key", "versionId", "decision", "source", "reviewer", "ruleSetVersion",
     "reasons", "modelVersion", "jobId", "humanLoopName", "trigger", "startedAt", "decidedAt", "detail",
-    "evidenceSha256", "admission", "recordSha256",
+    "evidenceSha256", "admission", "recordSha256", "hashVersion",
 ]  # fmt: skip
+ALTERED = "record recordSha256 is not the version {} hash of the record's own fields: the record was altered"
 
 
 @pytest.fixture
@@ -23,16 +24,33 @@ def recording():
     return copy.deepcopy(load_recording("human_review"))
 
 
-def test_the_recording_is_clean_and_its_hash_is_the_asl_formula(recording):
+@pytest.fixture
+def recording_v1():
+    """A record written before SealRecord: hashed in the ASL (version 1, no hashVersion attribute)."""
+    return copy.deepcopy(load_recording("human_review_v1"))
+
+
+def test_the_recording_is_clean_and_sealed_under_version_2(recording):
     report = report_from(recording)
-    assert report.integrity == []
-    text = "|".join(report.final[name] for name in HASHED_FIELDS)
+    assert report.integrity == [] and report.recordHashVersion == "2"
+    record = recording["record"]
+    assert record["hashVersion"] == {"S": "2"}
+    pairs = [[name, report.final[name]] for name in VERSION_2_FIELDS]
+    text = json.dumps(["2", pairs], separators=(",", ":"))
     assert report.record["recordSha256"] == hashlib.sha256(text.encode()).hexdigest() == record_hash(report.final)
-    assert set(recording["record"]) == {*ATTRIBUTES, "executionName"}
+    assert set(record) == {*ATTRIBUTES, "executionName"}
+    # what SealRecord returned is what RecordDecision wrote
+    (sealed,) = [
+        json.loads(e["stateExitedEventDetails"]["output"])["seal"]
+        for e in recording["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == "SealRecord"
+    ]
+    assert sealed == {"recordSha256": report.record["recordSha256"], "hashVersion": "2"}
 
 
-def test_states_format_renders_null_as_null():
-    assert record_hash({"versionId": None}) == record_hash({"versionId": "null"})
+def test_every_field_of_the_record_is_hashed_in_version_2_only_eight_were_in_version_1():
+    assert set(VERSION_2_FIELDS) == set(ATTRIBUTES) - {"recordSha256", "hashVersion"} | {"executionName"}
+    assert len(VERSION_1_FIELDS) == 8
 
 
 @pytest.mark.parametrize("attribute", ATTRIBUTES)
@@ -40,8 +58,57 @@ def test_every_changed_attribute_is_flagged(recording, attribute):
     recording["record"][attribute] = {"S": "tampered"}
     findings = report_from(recording).integrity
     assert any(f.startswith(f"record {attribute} is 'tampered' but the workflow wrote") for f in findings), findings
-    if attribute in HASHED_FIELDS or attribute == "recordSha256":
-        assert "record recordSha256 does not match the record's own hashed fields: the record was altered" in findings
+    if attribute == "hashVersion":
+        assert "record hashVersion 'tampered' is not a hash version this audit knows (1, 2): " in findings[-1]
+    else:  # version 2 covers every field, reasons and detail included
+        assert ALTERED.format("2") in findings
+
+
+@pytest.mark.parametrize("attribute", ["reasons", "detail", "modelVersion", "jobId"])
+def test_a_field_only_version_2_covers_is_reported_altered_even_if_the_history_were_lost(recording, attribute):
+    """The record's own hash alone (without the history's item) shows the change, as it did not in version 1."""
+    record = recording["record"]
+    record[attribute] = {"S": record[attribute]["S"] + " "}
+    assert ALTERED.format("2") in report_from(recording).integrity
+
+
+def test_a_version_1_record_still_verifies_under_version_1(recording_v1):
+    report = report_from(recording_v1)
+    assert (report.integrity, report.notes, report.recordHashVersion) == ([], [], "1")
+    assert report.record["recordSha256"] == record_hash(report.final, "1") != record_hash(report.final, "2")
+
+
+@pytest.mark.parametrize(("attribute", "hashed"), [("reviewer", True), ("reasons", False)])
+def test_a_version_1_record_is_checked_as_version_1_was(recording_v1, attribute, hashed):
+    recording_v1["record"][attribute] = {"S": "tampered"}
+    findings = report_from(recording_v1).integrity
+    assert f"record {attribute} is 'tampered' but the workflow wrote" in findings[0]
+    assert (ALTERED.format("1") in findings) is hashed  # the history's item still catches the other
+
+
+def test_a_record_downgraded_to_version_1_is_flagged(recording):
+    """Claiming the old version to leave reasons and detail out of the hash fails: it is recomputed as such."""
+    record = recording["record"]
+    del record["hashVersion"]
+    findings = report_from(recording).integrity
+    assert any(f.startswith("record attribute hashVersion was deleted") for f in findings)
+    assert ALTERED.format("1") in findings
+
+
+def test_an_unknown_hash_version_in_the_history_is_reported_not_guessed(recording):
+    for event in recording["events"]:
+        details = event.get("taskScheduledEventDetails")
+        if details and '"recordSha256"' in details["parameters"]:
+            parameters = json.loads(details["parameters"])
+            parameters["Item"]["hashVersion"] = {"S": "3"}
+            details["parameters"] = json.dumps(parameters)
+    recording["record"]["hashVersion"] = {"S": "3"}
+    findings = report_from(recording).integrity
+    assert findings == [
+        "history: RecordDecision's hashVersion '3' is not a hash version this audit knows (1, 2): its recordSha256 "
+        "cannot be checked",
+        "record hashVersion '3' is not a hash version this audit knows (1, 2): its recordSha256 cannot be checked",
+    ]
 
 
 def test_a_consistently_rehashed_forgery_is_still_flagged(recording):
@@ -82,7 +149,7 @@ def test_a_history_whose_final_facts_were_edited_is_flagged(recording):
             details["output"] = json.dumps(output)
     findings = report_from(recording).integrity
     assert "history: RecordDecision wrote reviewer 'bob', $.final has 'alice'" in findings
-    assert any(f.startswith("history: the recordSha256 RecordDecision computed is not") for f in findings)
+    assert "history: the recordSha256 RecordDecision wrote is not the version 2 hash of $.final" in findings
 
 
 def _edit_object(recording, suffix: str, edit) -> str:

@@ -12,8 +12,9 @@ from audit.golden import as_json, load_recording, report_from
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from vidmod.audit.archive import archive_key, parse_archive, read_archive
+from vidmod.audit.archive import parse_archive, read_archive
 from vidmod.audit.sources import AuditSources, audit, audit_target
+from vidmod_contracts.archive import archive_key
 
 REGION = "us-east-1"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:vidmod-ModerationStateMachine"
@@ -228,3 +229,42 @@ def test_an_archive_rewritten_within_the_same_second_is_still_read_as_first_writ
 def test_an_archive_that_is_not_one_is_named_not_a_crash(body):
     with pytest.raises(ValueError, match=r"executions/m/n\.json is not an execution archive"):
         parse_archive("executions/m/n.json", body)
+
+
+def test_a_redriven_execution_is_audited_from_its_latest_archive_and_says_which(aws, recording):
+    sources = moto_sources(recording, forgotten_sfn())
+    arn = recording["executionArn"]
+    redriven = handmade_archive(recording)
+    redriven["execution"]["redriveCount"] = 1
+    redriven["archivedAt"] = "2026-11-26T09:00:00.000Z"
+    sources.s3.put_object(Bucket="audit", Key=archive_key(arn, 1), Body=json.dumps(redriven).encode())
+
+    report = audit(sources, arn)
+
+    latest = archive_key(arn, 1)
+    assert latest.endswith(".redrive-1.json")
+    assert report.historySource == f"archive s3://audit/{latest} (2026-11-26T09:00:00.000Z)"
+    assert f"2 archives of this execution (one per end: it was redriven): read {latest}" in report.notes
+    assert report.integrity == []
+
+
+def test_a_live_history_redriven_since_its_archive_is_compared_up_to_the_archives_end(aws, recording):
+    archive = handmade_archive(recording)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    events = [
+        dict(e, timestamp=datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00"))) for e in recording["events"]
+    ]
+    events.append({"id": len(events) + 1, "type": "ExecutionRedriven", "timestamp": datetime(2026, 11, 26),
+                   "executionRedrivenEventDetails": {"redriveCount": 1}})  # fmt: skip
+    described = dict(archive["execution"], status="RUNNING", redriveCount=1, startDate=events[0]["timestamp"])
+    described.pop("stopDate")
+    with Stubber(sfn) as stub:
+        stub.add_response("get_execution_history", {"events": events})
+        stub.add_response("describe_execution", described)
+        report = audit(moto_sources(recording, sfn), recording["executionArn"])
+
+    assert report.integrity == []  # not "holds N events, the live history N+1" nor a status mismatch
+    key = archive_key(recording["executionArn"])
+    assert f"the execution was redriven after {key} was written: its first {len(events) - 1} events were compared" in (
+        report.notes
+    )

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
+from vidmod_contracts.record_hash import NOT_STORED, VERSION_2_FIELDS
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_SAM = ROOT / ".venv-sam" / "bin" / "sam"
 SAM = os.environ.get("SAM_CLI") or (str(LOCAL_SAM) if LOCAL_SAM.exists() else shutil.which("sam"))
@@ -91,6 +93,9 @@ def test_the_wildcard_resource_check_sees_list_forms():
         test_wildcard_resources_only_where_the_service_has_no_resource_level_permissions(offending)
 
 
+CALLS_NO_AWS_API = {"SealRecordFunction"}  # pure computation: no policy of its own
+
+
 def test_every_function_has_its_own_policy_and_an_existing_code_folder(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert {
@@ -101,11 +106,17 @@ def test_every_function_has_its_own_policy_and_an_existing_code_folder(template)
         "StartHumanReviewFunction",
         "CompleteHumanReviewFunction",
         "ReviewHeartbeatFunction",
+        "SealRecordFunction",
     } <= set(functions)
     for logical_id, function in functions.items():
         code = ROOT / function["Properties"]["CodeUri"]
         assert (code / "app.py").is_file() and (code / "requirements.txt").is_file(), logical_id
-        assert function["Properties"].get("Policies"), f"{logical_id} has no policy of its own"
+        if logical_id in CALLS_NO_AWS_API:
+            # an explicit empty list (SAM adds only logs and X-Ray), and code that has no AWS client to call with
+            assert function["Properties"]["Policies"] == [], logical_id
+            assert not [p for p in code.glob("*.py") if re.search(r"\b(boto3|botocore)\b", p.read_text())], logical_id
+        else:
+            assert function["Properties"].get("Policies"), f"{logical_id} has no policy of its own"
 
 
 def test_buckets_are_private_encrypted_and_tls_only(template):
@@ -247,6 +258,25 @@ def grants(template: dict, logical_id: str) -> list[tuple[str, object]]:
     return pairs
 
 
+def test_the_reviewer_watches_a_copy_of_the_analysed_version_that_expires(template):
+    """start_human_review copies exactly the analysed version to review-media/ (a replacement of the original key
+    during the review cannot change what the reviewer sees); A2I's grant_read_access reads the copy; the copies
+    outlast any review and then go."""
+    media, review_media = {"Fn::Sub": "${MediaBucket.Arn}/*"}, {"Fn::Sub": "${ResultsBucket.Arn}/review-media/*"}
+    start = grants(template, "StartHumanReviewFunction")
+    assert ("s3:GetObjectVersion", media) in start
+    assert {a for a, r in start if r == review_media} == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+    assert ("s3:GetObject", review_media) in grants(template, "A2IFlowDefinitionRole")
+    function = template["Resources"]["StartHumanReviewFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["RESULTS_BUCKET"] == {"Ref": "ResultsBucket"}
+    assert function["Timeout"] >= 300  # a 10 GB server-side copy
+    results = template["Resources"]["ResultsBucket"]["Properties"]
+    (rule,) = [r for r in results["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "review-media/"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] > 10  # A2I keeps a task at most 10 days
+    (cors,) = results["CorsConfiguration"]["CorsRules"]
+    assert cors == template["Resources"]["MediaBucket"]["Properties"]["CorsConfiguration"]["CorsRules"][0]
+
+
 @pytest.mark.parametrize("function", ["SubmitFunction", "ValidateInputFunction", "StartHumanReviewFunction"])
 def test_functions_that_head_media_objects_may_list_the_bucket_so_missing_is_404(template, function):
     assert ("s3:ListBucket", {"Fn::GetAtt": ["MediaBucket", "Arn"]}) in grants(template, function)
@@ -340,6 +370,10 @@ def test_the_decision_records_the_trigger_validate_input_normalised(definition):
 OUTCOME_STATES = ["DecidedByRules", "DecidedByHuman", "Escalated", "Failed", "FailedAfterRules", "FailedValidation"]
 
 
+def record_item_names(states: dict) -> set[str]:
+    return set(states["RecordDecision"]["Parameters"]["Item"])
+
+
 def test_the_decision_record_is_built_in_one_state(definition):
     """Each outcome state sets only its own record fields ($.outcome); BuildRecord alone adds the video and the
     execution, so the fields every record shares are written once and cannot drift apart between outcomes."""
@@ -374,15 +408,51 @@ def test_the_decision_record_is_built_in_one_state(definition):
     assert states["RecordNamesError"]["Choices"] == [
         {"Variable": "$.outcome.error", "IsPresent": True, "Next": "AddErrorToRecord"}
     ]
-    assert states["RecordNamesError"]["Default"] == "RecordDecision"
+    assert states["RecordNamesError"]["Default"] == "SealRecord"
     assert states["AddErrorToRecord"] == {
         "Type": "Pass",
         "InputPath": "$.outcome.error",
         "ResultPath": "$.final.error",
-        "Next": "RecordDecision",
+        "Next": "SealRecord",
     }
-    # RecordDecision stores exactly the fields BuildRecord builds (plus the hash)
-    assert set(states["RecordDecision"]["Parameters"]["Item"]) - {"recordSha256"} == set(build)
+    # RecordDecision stores exactly the fields BuildRecord builds (plus SealRecord's hash and its version)
+    assert set(states["RecordDecision"]["Parameters"]["Item"]) - {"recordSha256", "hashVersion"} == set(build)
+    # ... and hash version 2 covers each of them, in the record's order (a failure's error is not stored)
+    assert tuple(build) == VERSION_2_FIELDS
+    assert "error" in NOT_STORED and "error" not in record_item_names(states)
+
+
+def test_the_record_is_sealed_by_a_lambda_and_a_seal_that_fails_leaves_it_not_recorded(template, definition):
+    """States.Hash takes at most 10,000 characters and fails uncatchably (States.Runtime): the hash of a record
+    whose detail can be longer is SealRecord's, and a SealRecord that fails ends like an unrecorded decision."""
+    states = definition["States"]
+    seal, record = states["SealRecord"], states["RecordDecision"]
+    assert (seal["Type"], seal["Resource"], seal["Next"]) == (
+        "Task",
+        "arn:aws:states:::lambda:invoke",
+        "RecordDecision",
+    )
+    assert seal["Parameters"] == {"FunctionName": "${SealRecordFunctionArn}", "Payload.$": "$.final"}
+    assert seal["ResultSelector"] == {
+        "recordSha256.$": "$.Payload.recordSha256",
+        "hashVersion.$": "$.Payload.hashVersion",
+    }
+    assert seal["ResultPath"] == "$.seal"
+    assert seal["Retry"] == states["EvaluateRules"]["Retry"]  # Lambda's own transient errors, as every invoke
+    assert (
+        seal["Catch"]
+        == record["Catch"]
+        == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.recordError", "Next": "DescribeUnrecordedDecision"}]
+    )
+    item = record["Parameters"]["Item"]
+    assert (item["recordSha256"], item["hashVersion"]) == (
+        {"S.$": "$.seal.recordSha256"},
+        {"S.$": "$.seal.hashVersion"},
+    )
+    assert "States.Hash(" not in json.dumps(definition)
+    machine = template["Resources"]["ModerationStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["SealRecordFunctionArn"] == {"Fn::GetAtt": ["SealRecordFunction", "Arn"]}
+    assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "SealRecordFunction"}}} in machine["Policies"]
 
 
 def _job_plan():

@@ -3,13 +3,16 @@ protections a portal on 127.0.0.1 needs against other web pages (Host check, CSR
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
 import boto3
 import pytest
+from boto3.s3.transfer import TransferConfig
 from moto.server import ThreadedMotoServer
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -350,6 +353,68 @@ def test_media_serves_exactly_the_analysed_version(portal):
     assert client.get(src, headers={"Range": "bytes=1-2"}).content == b"ir"
     assert client.get("/media/versioned/v.mp4?versionId=someotherversion").status_code == 404
     assert client.get("/media/versioned/v.mp4").status_code == 404  # not the current version either
+
+
+@pytest.fixture
+def review_start_modules(monkeypatch):
+    """start_human_review's own modules (as Lambda loads them: its folder is the package root)."""
+    monkeypatch.syspath_prepend(str(ROOT / "functions" / "start_human_review"))
+    names = ("review_media", "review_input", "analysed_version")
+    yield tuple(importlib.import_module(name) for name in names[:2])
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def test_the_video_stays_the_analysed_version_when_the_upload_is_replaced_during_the_review(
+    portal, review_start_modules
+):
+    """start_human_review copies the analysed version and the page plays the copy: the original key replaced
+    while the task is open changes nothing the reviewer sees (in AWS grant_read_access has no version)."""
+    review_media, review_input = review_start_modules
+    runtime, client, s3 = portal
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    analysed = s3.put_object(Bucket="versioned", Key="up/v.mp4", Body=b"analysed", ContentType="video/mp4")
+    video = {"uri": "s3://versioned/up/v.mp4", "name": "v.mp4", "bucket": "versioned", "key": "up/v.mp4"}
+    video["versionId"] = analysed["VersionId"]
+    copy = review_media.make_review_copy(s3, video, "results", "loop-1")
+    decision = {"ruleSetVersion": "r1", "reasons": []}
+    content = review_input.build_input_content(video, copy.uri, decision, [], 1000)
+    runtime.start_human_loop("loop-1", FLOW, json.dumps(content))
+    s3.put_object(Bucket="versioned", Key="up/v.mp4", Body=b"replaced during the review", ContentType="video/mp4")
+    login(client)
+    page = client.get("/tasks/loop-1").text
+    src = re.search(r'<video id="player"[^>]* src="([^"]+)"', page).group(1)
+    assert src == "/media/results/review-media%2Floop-1%2Fv.mp4"  # the copy: unversioned, no ?versionId
+    assert analysed["VersionId"] in page  # the page still names the analysed version
+    assert client.get(src).content == b"analysed"
+    assert client.get(src, headers={"Range": "bytes=2-4"}).content == b"aly"
+    assert client.head(src).headers["content-length"] == str(len(b"analysed"))
+    assert client.get(f"{src}?versionId={analysed['VersionId']}").status_code == 404  # the copy has no versions
+    assert client.get("/media/versioned/up/v.mp4").status_code == 404  # nor is the (replaced) original served
+    runtime.stop("loop-1")
+    assert client.get(src).status_code == 404  # the review is over
+
+
+def test_a_large_review_copy_made_in_parts_plays_whole(portal, review_start_modules, monkeypatch):
+    """The copy of a video above the multipart threshold (5 MiB parts here, 256 MiB in AWS) is byte-identical."""
+    review_media, review_input = review_start_modules
+    runtime, client, s3 = portal
+    mib = 1024 * 1024
+    big = bytes(range(256)) * (6 * mib // 256)
+    s3.put_object(Bucket="media", Key="big.mov", Body=big)  # binary/octet-stream: served by its extension
+    etag = s3.head_object(Bucket="media", Key="big.mov")["ETag"].strip('"')
+    monkeypatch.setattr(
+        review_media, "COPY_CONFIG", TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+    )
+    video = {"uri": "s3://media/big.mov", "name": "big.mov", "bucket": "media", "key": "big.mov", "etag": etag}
+    copy = review_media.make_review_copy(s3, video, "results", "loop-2")
+    content = review_input.build_input_content(video, copy.uri, {"ruleSetVersion": "r1", "reasons": []}, [], None)
+    runtime.start_human_loop("loop-2", FLOW, json.dumps(content))
+    login(client)
+    src = re.search(r'<video id="player"[^>]* src="([^"]+)"', client.get("/tasks/loop-2").text).group(1)
+    response = client.get(src)
+    assert response.content == big and response.headers["content-type"] == "video/quicktime"
 
 
 def test_a_key_with_dot_segments_plays_its_own_video_not_another_loops(portal):

@@ -238,3 +238,32 @@ def test_the_handler_releases_on_an_execution_status_change(slots, monkeypatch, 
     assert tokens.tokens_sent() == ["a", "b"]
     with pytest.raises(ValueError, match="unknown action"):
         app.lambda_handler({"action": "grab", "executionArn": arn("a")}, lambda_context)
+
+
+def test_the_handler_publishes_slots_in_use_and_the_queue_after_each_call(slots, monkeypatch, lambda_context, capsys):
+    from unit.emf import metrics
+
+    make, _, _, _ = slots
+    import app
+
+    sem = make(limit=1)
+    monkeypatch.setattr(app, "semaphore", lambda: sem)
+
+    def figures() -> tuple[int, int]:
+        published = metrics(capsys.readouterr().out)
+        assert {m["unit"] for m in published.values()} == {"Count"}
+        assert {tuple(m["dimensions"]) for m in published.values()} == {("service",)}
+        return published["ModerationSlotsInUse"]["value"], published["ModerationQueueLength"]["value"]
+
+    app.lambda_handler({"action": "acquire", "executionArn": arn("a"), "taskToken": "a"}, lambda_context)
+    assert figures() == (1, 0)
+    app.lambda_handler({"action": "acquire", "executionArn": arn("b"), "taskToken": "b"}, lambda_context)
+    assert figures() == (1, 1)
+    app.lambda_handler({"action": "release", "executionArn": arn("a")}, lambda_context)  # b is granted
+    assert figures() == (1, 0)
+    ended = {
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": arn("b"), "status": "SUCCEEDED"},
+    }
+    app.lambda_handler(ended, lambda_context)
+    assert figures() == (0, 0)

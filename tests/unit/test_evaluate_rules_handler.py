@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,55 @@ def test_a_missing_page_fails_loudly_instead_of_deciding_on_part_of_the_labels(h
     store_pages(aws.client("s3"), [[detection("Weapons", "Violence", 2, 99.0, 0)]])
     with pytest.raises(ClientError, match="NoSuchKey"):
         call(handler, lambda_context, pages=2)
+
+
+class SlowFirstPages:
+    """S3 whose earlier pages answer later (so reads finish out of order), counting reads in flight."""
+
+    def __init__(self, s3, pages: int):
+        self.s3, self.pages, self.lock = s3, pages, threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+
+    def get_object(self, Bucket, Key):  # boto3's parameter names
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if "/pages/" in Key:
+                time.sleep(0.02 * (self.pages - int(Key.rsplit("/", 1)[1].split(".")[0])))
+            return self.s3.get_object(Bucket=Bucket, Key=Key)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def __getattr__(self, name):
+        return getattr(self.s3, name)
+
+
+def test_pages_read_at_once_keep_their_order_and_content(handler, aws, lambda_context, monkeypatch):
+    """The pages are read concurrently (a job near the page budget must not time out), yet the segments are
+    those of reading them one by one: same detections, same time order, same evidence hash."""
+    pages = 12
+    contents = [[detection("Weapons", "Violence", 2, 61.0 + n, n * 60_000)] for n in range(pages)]
+    store_pages(aws.client("s3"), contents)
+    slow = SlowFirstPages(aws.client("s3"), pages)
+    monkeypatch.setattr(handler, "s3", slow)
+    decision = call(handler, lambda_context, pages=pages)
+    assert slow.most_in_flight > 1  # the reads overlapped
+    stored = json.loads(aws.client("s3").get_object(Bucket="results", Key=f"{PREFIX}segments.json")["Body"].read())
+    assert [(s["startMillis"], s["maxConfidence"]) for s in stored["segments"]] == [
+        (n * 60_000, 61.0 + n) for n in range(pages)
+    ]
+    assert decision["detections"] == pages and decision["reasons"][0]["maxConfidence"] == 61.0 + pages - 1
+
+
+def test_a_page_missing_among_many_fails_with_the_same_error(handler, aws, lambda_context):
+    from botocore.exceptions import ClientError
+
+    s3 = aws.client("s3")
+    store_pages(s3, [[detection("Weapons", "Violence", 2, 99.0, n * 1000)] for n in range(6)])
+    s3.delete_object(Bucket="results", Key=f"{PREFIX}pages/00004.json")
+    with pytest.raises(ClientError, match="NoSuchKey") as failure:
+        call(handler, lambda_context, pages=6)
+    assert failure.value.operation_name == "GetObject"
+    assert not s3.list_objects_v2(Bucket="results", Prefix=f"{PREFIX}segments.json").get("Contents")

@@ -1,8 +1,10 @@
-"""start_human_review: token stored (never shown), A2I loop started with the template's InputContent."""
+"""start_human_review: token stored (never shown), the analysed version copied for the reviewer, A2I loop started
+with the template's InputContent pointing to that copy."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -31,6 +33,7 @@ SEGMENTS = [
 def env(aws, monkeypatch, load_function):
     monkeypatch.setenv("REVIEW_TASKS_TABLE", TABLE)
     monkeypatch.setenv("FLOW_DEFINITION_ARN", FLOW)
+    monkeypatch.setenv("RESULTS_BUCKET", "results")
     ddb, s3 = aws.client("dynamodb"), aws.client("s3")
     ddb.create_table(
         TableName=TABLE,
@@ -47,6 +50,7 @@ def env(aws, monkeypatch, load_function):
 
 
 KEY = "in/<b>clip</b>.mp4"
+COPY_KEY = "review-media/vidmod-0123abcd/b>.mp4"  # one per loop, ending with the key's last segment
 
 
 def event(**video) -> dict:
@@ -90,7 +94,8 @@ def test_starts_the_loop_without_the_token_and_stores_the_token(env, lambda_cont
     assert TOKEN not in content_text and "taskToken" not in content_text
     content = json.loads(content_text)
     assert content["video"] == {
-        "uri": "s3://media/in/<b>clip</b>.mp4",
+        "uri": f"s3://results/{COPY_KEY}",
+        "sourceUri": "s3://media/in/<b>clip</b>.mp4",
         "name": "<b>clip</b>.mp4",
         "versionId": "",
         "durationMillis": 250000,
@@ -151,8 +156,12 @@ def test_input_content_names_the_analysed_version_and_what_was_checked(env):
         "uncoveredCategories": uncovered,
         "coveredCategories": [c for c in V7_TOP if c not in uncovered],
     }
-    content = review_input.build_input_content(video, decision, [], None)
+    content = review_input.build_input_content(video, "s3://results/review-media/l/a.mp4", decision, [], None)
     assert content["video"]["versionId"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    assert (content["video"]["uri"], content["video"]["sourceUri"]) == (
+        "s3://results/review-media/l/a.mp4",
+        video["uri"],
+    )
     assert content["coveredCategories"] == decision["coveredCategories"]
     assert content["uncoveredCategories"] == uncovered
     assert (content["segments"], content["segmentsTruncated"], content["segmentsTotal"]) == ([], False, 0)
@@ -208,9 +217,11 @@ def test_a_video_replaced_during_moderation_is_not_reviewed(env, lambda_context,
     s3 = aws.client("s3")
     analysed = s3.list_object_versions(Bucket="media", Prefix=KEY)["Versions"][0]["VersionId"]
     current = s3.put_object(Bucket="media", Key=KEY, Body=b"video v2")["VersionId"]
-    with Stubber(app.a2i), pytest.raises(Exception, match=f"replaced by version {current}") as raised:
-        app.lambda_handler(event(versionId=analysed), lambda_context)  # Stubber: any A2I call would fail
+    with Stubber(app.a2i) as stub, pytest.raises(Exception, match=f"replaced by version {current}") as raised:
+        stub.add_client_error("describe_human_loop", "ResourceNotFoundException", "no such loop", 404)
+        app.lambda_handler(event(versionId=analysed), lambda_context)  # Stubber: starting a loop would fail
     assert type(raised.value).__name__ == "VideoReplaced"
+    assert "Contents" not in s3.list_objects_v2(Bucket="results", Prefix="review-media/")  # nothing copied
     assert "the new version has its own execution" in str(raised.value)
     assert "Item" not in ddb.get_item(TableName=TABLE, Key={"humanLoopName": {"S": "vidmod-0123abcd"}})
 
@@ -226,7 +237,8 @@ def test_the_analysed_version_still_current_is_reviewed(env, lambda_context, aws
 
 def test_an_overwritten_object_in_an_unversioned_bucket_is_caught_by_its_etag(env, lambda_context):
     app, _ = env
-    with Stubber(app.a2i), pytest.raises(Exception, match="overwritten during moderation") as raised:
+    with Stubber(app.a2i) as stub, pytest.raises(Exception, match="overwritten during moderation") as raised:
+        stub.add_client_error("describe_human_loop", "ResourceNotFoundException", "no such loop", 404)
         app.lambda_handler(event(versionId="", etag="0123456789abcdef0123456789abcdef"), lambda_context)
     assert type(raised.value).__name__ == "VideoReplaced"
 
@@ -234,7 +246,8 @@ def test_an_overwritten_object_in_an_unversioned_bucket_is_caught_by_its_etag(en
 def test_a_video_deleted_during_moderation_fails_with_a_named_error(env, lambda_context, aws):
     app, _ = env
     aws.client("s3").delete_object(Bucket="media", Key=KEY)  # a delete marker becomes the current version
-    with Stubber(app.a2i), pytest.raises(Exception, match="deleted") as raised:
+    with Stubber(app.a2i) as stub, pytest.raises(Exception, match="deleted") as raised:
+        stub.add_client_error("describe_human_loop", "ResourceNotFoundException", "no such loop", 404)
         app.lambda_handler(event(), lambda_context)
     assert type(raised.value).__name__ == "VideoNotFound"
 
@@ -255,3 +268,156 @@ def test_a_loop_started_concurrently_by_another_attempt_is_reused(env, lambda_co
         stub.add_client_error("start_human_loop", "ConflictException", "loop exists", 409)
         stub.add_response("describe_human_loop", describe("InProgress"))
         assert app.lambda_handler(event(), lambda_context)["humanLoopArn"] == "arn:loop"
+
+
+# ---------------------------------------------------------------- the reviewer's copy of the analysed version
+
+
+def started_content(app, lambda_context, video_fields: dict, **event_fields) -> dict:
+    """Run the task once with A2I answering "no loop yet" then "started"; the InputContent it sent."""
+    sent = {}
+    with Stubber(app.a2i) as stub:
+        stub.add_client_error("describe_human_loop", "ResourceNotFoundException", "no such loop", 404)
+        stub.add_response("start_human_loop", {"HumanLoopArn": "arn:loop"})
+        original = app.a2i.start_human_loop
+        app.a2i.start_human_loop = lambda **kwargs: sent.update(kwargs) or original(**kwargs)
+        app.lambda_handler(event(**video_fields) | event_fields, lambda_context)
+    return json.loads(sent["HumanLoopInput"]["InputContent"])
+
+
+def replace_right_after_the_check(monkeypatch, change):
+    """An upload (or delete) lands between the check that the analysed version is current and the copy."""
+    import review_start
+
+    real = review_start.check_still_analysed_version
+
+    def check_then_change(s3, video):
+        real(s3, video)
+        change()
+
+    monkeypatch.setattr(review_start, "check_still_analysed_version", check_then_change)
+
+
+def read(s3, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_the_reviewer_watches_the_analysed_version_even_when_it_is_replaced_after_the_check(
+    env, lambda_context, aws, monkeypatch
+):
+    app, _ = env
+    s3 = aws.client("s3")
+    analysed = s3.head_object(Bucket="media", Key=KEY)["VersionId"]
+    replace_right_after_the_check(monkeypatch, lambda: s3.put_object(Bucket="media", Key=KEY, Body=b"video v2"))
+    content = started_content(app, lambda_context, {"versionId": analysed})
+    assert read(s3, "media", KEY) == b"video v2"  # the key now holds other content
+    assert content["video"]["uri"] == f"s3://results/{COPY_KEY}"  # what grant_read_access presigns
+    assert read(s3, "results", COPY_KEY) == b"video v1"  # ... is exactly what was analysed
+    assert (content["video"]["sourceUri"], content["video"]["versionId"]) == (f"s3://media/{KEY}", analysed)
+    copy = s3.head_object(Bucket="results", Key=COPY_KEY)
+    assert copy["Metadata"] == {"vidmod-source": f"version:{analysed}"}
+    assert copy.get("ServerSideEncryption") in (None, "AES256")  # the bucket's default, nothing chosen here
+    assert s3.get_object_tagging(Bucket="results", Key=COPY_KEY)["TagSet"] == []  # the source's tags stay there
+
+
+def test_a_retried_task_keeps_the_copy_it_made_and_sends_the_same_input(env, lambda_context, aws, monkeypatch):
+    """A2I throttled the first attempt after the copy was made: the retry neither copies again nor changes the
+    InputContent (A2I refuses a second start of the loop name with different input)."""
+    app, _ = env
+    s3 = aws.client("s3")
+    analysed = s3.head_object(Bucket="media", Key=KEY)["VersionId"]
+    copies = []
+    real_copy = app.s3.copy
+    monkeypatch.setattr(app.s3, "copy", lambda **kwargs: copies.append(kwargs) or real_copy(**kwargs))
+    with Stubber(app.a2i) as stub, pytest.raises(Exception, match="slow down") as raised:
+        stub.add_client_error("describe_human_loop", "ResourceNotFoundException", "no such loop", 404)
+        stub.add_client_error("start_human_loop", "ThrottlingException", "slow down", 400)
+        app.lambda_handler(event(versionId=analysed), lambda_context)
+    assert type(raised.value).__name__ == "A2IThrottled" and len(copies) == 1
+    first = s3.head_object(Bucket="results", Key=COPY_KEY)
+    content = started_content(app, lambda_context, {"versionId": analysed}, taskToken="second-token")
+    assert len(copies) == 1 and content["video"]["uri"] == f"s3://results/{COPY_KEY}"
+    assert s3.head_object(Bucket="results", Key=COPY_KEY)["ETag"] == first["ETag"]
+
+
+def test_a_retry_after_the_review_started_goes_on_although_the_video_was_replaced(env, lambda_context, aws):
+    """The loop exists and its reviewer watches the copy: the replacement no longer matters to this review."""
+    app, _ = env
+    s3 = aws.client("s3")
+    analysed = s3.head_object(Bucket="media", Key=KEY)["VersionId"]
+    started_content(app, lambda_context, {"versionId": analysed})
+    s3.put_object(Bucket="media", Key=KEY, Body=b"video v2")
+    with Stubber(app.a2i) as stub:
+        stub.add_response("describe_human_loop", describe("InProgress"))  # the check: the review has started
+        stub.add_response("describe_human_loop", describe("InProgress"))  # start_loop: reuse it
+        result = app.lambda_handler(event(versionId=analysed) | {"taskToken": "second-token"}, lambda_context)
+    assert result["status"] == "InProgress"
+    assert read(s3, "results", COPY_KEY) == b"video v1"
+
+
+def test_an_unversioned_video_overwritten_after_the_check_is_not_copied(env, lambda_context, aws, monkeypatch):
+    app, _ = env
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="plain")  # no versioning: the ETag recorded at submission pins the content
+    etag = s3.put_object(Bucket="plain", Key="a.mp4", Body=b"analysed bytes")["ETag"].strip('"')
+    replace_right_after_the_check(monkeypatch, lambda: s3.put_object(Bucket="plain", Key="a.mp4", Body=b"other"))
+    unversioned = {"uri": "s3://plain/a.mp4", "name": "a.mp4", "bucket": "plain", "key": "a.mp4", "etag": etag}
+    with Stubber(app.a2i), pytest.raises(Exception, match="overwritten during moderation") as raised:
+        app.lambda_handler(event() | {"video": unversioned}, lambda_context)  # no A2I call: no loop starts
+    assert type(raised.value).__name__ == "VideoReplaced"
+    assert "Contents" not in s3.list_objects_v2(Bucket="results", Prefix="review-media/")
+
+
+def test_an_unversioned_video_is_copied_while_it_is_still_the_analysed_content(env, lambda_context, aws):
+    app, _ = env
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="plain")
+    etag = s3.put_object(Bucket="plain", Key="a.mp4", Body=b"analysed bytes", ContentType="video/mp4")["ETag"]
+    etag = etag.strip('"')  # as validate_input records it
+    unversioned = {"uri": "s3://plain/a.mp4", "name": "a.mp4", "bucket": "plain", "key": "a.mp4", "etag": etag}
+    content = started_content(app, lambda_context, {}, video=unversioned)
+    assert content["video"] | {"durationMillis": None} == {
+        "uri": "s3://results/review-media/vidmod-0123abcd/a.mp4",
+        "sourceUri": "s3://plain/a.mp4",
+        "name": "a.mp4",
+        "versionId": "",
+        "durationMillis": None,
+    }
+    copy = s3.get_object(Bucket="results", Key="review-media/vidmod-0123abcd/a.mp4")
+    assert copy["Body"].read() == b"analysed bytes" and copy["ContentType"] == "video/mp4"
+
+
+def test_an_analysed_version_deleted_after_the_check_fails_as_deleted(env, lambda_context, aws, monkeypatch):
+    app, _ = env
+    s3 = aws.client("s3")
+    analysed = s3.head_object(Bucket="media", Key=KEY)["VersionId"]
+    replace_right_after_the_check(monkeypatch, lambda: s3.delete_object(Bucket="media", Key=KEY, VersionId=analysed))
+    with Stubber(app.a2i), pytest.raises(Exception, match="deleted during moderation") as raised:
+        app.lambda_handler(event(versionId=analysed), lambda_context)
+    assert type(raised.value).__name__ == "VideoNotFound"
+
+
+def test_a_large_video_is_copied_in_parts_of_exactly_the_analysed_version(env, lambda_context, aws, monkeypatch):
+    """Above the threshold (and necessarily above CopyObject's 5 GB), UploadPartCopy: scaled down to 5 MiB parts."""
+    from boto3.s3.transfer import TransferConfig
+
+    app, _ = env
+    s3 = aws.client("s3")
+    mib = 1024 * 1024
+    big = bytes(range(256)) * (11 * mib // 256)  # three parts
+    analysed = s3.put_object(Bucket="media", Key=KEY, Body=big, ContentType="video/mp4")["VersionId"]
+    monkeypatch.setattr(
+        sys.modules["review_media"],
+        "COPY_CONFIG",
+        TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib),
+    )
+    parts = []
+    real_part = app.s3.upload_part_copy
+    monkeypatch.setattr(app.s3, "upload_part_copy", lambda **kwargs: parts.append(kwargs) or real_part(**kwargs))
+    replace_right_after_the_check(monkeypatch, lambda: s3.put_object(Bucket="media", Key=KEY, Body=b"video v3"))
+    content = started_content(app, lambda_context, {"versionId": analysed})
+    assert len(parts) == 3 and {p["CopySource"]["VersionId"] for p in parts} == {analysed}
+    assert read(s3, "results", COPY_KEY) == big
+    copy = s3.head_object(Bucket="results", Key=COPY_KEY)
+    assert copy["ContentType"] == "video/mp4" and copy["Metadata"] == {"vidmod-source": f"version:{analysed}"}
+    assert content["video"]["uri"] == f"s3://results/{COPY_KEY}"

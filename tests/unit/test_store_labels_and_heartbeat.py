@@ -185,3 +185,43 @@ def test_a_heartbeat_limit_below_the_schedule_period_is_reported(heartbeat, aws,
     app.lambda_handler({}, lambda_context)
     ((message, kw),) = errors
     assert "must exceed the HeartbeatSchedule period" in message and kw["extra"] == {"scheduleSeconds": 600, "tasks": 1}
+
+
+def test_every_tick_publishes_the_open_reviews_and_the_oldest_ones_age(heartbeat, aws, lambda_context, capsys):
+    """The review SLA alarm reads OldestOpenReviewAgeSeconds: a finished loop whose event has not arrived is
+    still open (no verdict reached the workflow), an expired row is not, and no open review reads 0."""
+    import time
+
+    from unit.emf import metrics
+
+    app, ddb = heartbeat, aws.client("dynamodb")
+    now = int(time.time())
+    for name, age in [("live", 600), ("finished", 3600)]:
+        ddb.update_item(
+            TableName="tasks",
+            Key={"humanLoopName": {"S": name}},
+            UpdateExpression="SET createdAt = :c",
+            ExpressionAttributeValues={":c": {"N": str(now - age)}},
+        )
+    app.sfn.send_task_heartbeat = lambda taskToken: {}
+    loops = {"live": "InProgress", "finished": "Completed"}
+    app.a2i.describe_human_loop = lambda HumanLoopName: describe(HumanLoopName, loops[HumanLoopName])
+
+    app.lambda_handler({}, lambda_context)
+
+    published = metrics(capsys.readouterr().out)
+    assert {name: (m["unit"], m["dimensions"]) for name, m in published.items()} == {
+        "OpenReviews": ("Count", {"service": "vidmod"}),
+        "OldestOpenReviewAgeSeconds": ("Seconds", {"service": "vidmod"}),
+    }
+    assert published["OpenReviews"]["value"] == 2
+    assert 3600 <= published["OldestOpenReviewAgeSeconds"]["value"] < 3660
+
+    def gone(taskToken):
+        raise client_error("TaskDoesNotExist")
+
+    app.sfn.send_task_heartbeat = gone
+    loops["finished"] = "InProgress"
+    app.lambda_handler({}, lambda_context)  # both tasks ended: their rows expire
+    published = metrics(capsys.readouterr().out)
+    assert (published["OpenReviews"]["value"], published["OldestOpenReviewAgeSeconds"]["value"]) == (0, 0)

@@ -20,12 +20,12 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from vidmod.audit.history import all_events
-from vidmod.audit.record import record_hash
 from vidmod.audit.render import to_html
 from vidmod.audit.sources import AuditSources, audit, audit_target
 from vidmod.cli.main import main
 from vidmod.emulator.clients import http_api_event
 from vidmod.emulator.portal.audit_pages import audit_routes
+from vidmod_contracts.record_hash import VERSION_2_FIELDS, record_hash
 
 pytestmark = pytest.mark.workflow
 EVIL = '<img src=x onerror="window.__pwned=1">'
@@ -166,7 +166,8 @@ def test_approved_by_rules(workflow, approved):
     assert report.rules["reasons"] == [] and report.segments == [] and report.review is None
     assert (report.final["decision"], report.final["source"], report.final["reviewer"]) == ("APPROVE", "rules", "")
     assert report.evidence["segments"]["status"] == "verified"
-    assert report.record["recordSha256"] == record_hash(report.final)
+    assert (report.record["hashVersion"], report.recordHashVersion) == ("2", "2")
+    assert report.record["recordSha256"] == record_hash(report.final, "2")
     entered = [t.state for t in report.timeline if t.event == "entered"]
     assert entered[:3] == ["ValidateInput", "WaitForModerationSlot", "StartModeration"]
     assert report.admission["limit"] == 20 and report.admission["grantedAt"] >= report.admission["queuedAt"]
@@ -279,6 +280,20 @@ def test_failure_is_explained(workflow, failed):
     assert_when(workflow, report)
 
 
+def test_a_record_too_long_for_states_hash_is_sealed_and_verifies(workflow):
+    """A 30,000-character detail (here Rekognition's status message in a failure's cause): States.Hash stops at
+    10,000 characters and fails uncatchably; SealRecord hashes every field whatever their length."""
+    message = "moov atom " * 3000
+    arn, _ = finished(workflow, "audit/long-detail.mp4", Script(status="FAILED", status_message=message))
+    report = run_audit(workflow, arn)
+    assert (report.status, report.integrity, report.recordHashVersion) == ("FAILED", [], "2")
+    assert report.failure["error"] == "ModerationJobFailed"
+    record = report.record
+    assert message in json.loads(record["detail"])["Cause"] and len(record["detail"]) > 30_000
+    assert record["recordSha256"] == record_hash({k: v for k, v in record.items() if k in VERSION_2_FIELDS}, "2")
+    assert "SealRecord" in [t.state for t in report.timeline if t.event == "entered"]
+
+
 @pytest.mark.parametrize(
     ("name", "run"),
     [("approved", "approved"), ("rejected", "rejected_by_api"), ("human_review", "reviewed"), ("failed", "failed")],
@@ -318,6 +333,9 @@ def test_each_altered_record_attribute_is_flagged(workflow, record_of, attribute
     )
     findings = run_audit(workflow, arn).integrity
     assert any(f.startswith(f"record {attribute} is 'tampered' but the workflow wrote") for f in findings), findings
+    # hash version 2 covers every field (version 1 left out reasons, detail, trigger, model and job)
+    altered = "record recordSha256 is not the version 2 hash of the record's own fields: the record was altered"
+    assert altered in findings
 
 
 def test_a_deleted_record_is_flagged(workflow, record_of):

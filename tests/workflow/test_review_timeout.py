@@ -48,9 +48,9 @@ def test_heartbeats_keep_an_open_review_alive_then_the_timeout_escalates(short_r
     assert (result["status"], result["error"]) == ("FAILED", "ReviewTimedOut")
     states = workflow.states(arn)
     assert states[states.index("HumanReview") :] == [
-        "HumanReview", "StopHumanLoop", "Escalated", "BuildRecord", "RecordNamesError", "RecordDecision", "TagVideo",
-        "ReadVersionTags", "KeepOtherTags", "MergeTags", "WriteTags", "WriteVersionTags", "PublishDecision", "Outcome",
-        "ReviewTimedOut",
+        "HumanReview", "StopHumanLoop", "Escalated", "BuildRecord", "RecordNamesError", "SealRecord", "RecordDecision",
+        "TagVideo", "ReadVersionTags", "KeepOtherTags", "MergeTags", "WriteTags", "WriteVersionTags", "PublishDecision",
+        "Outcome", "ReviewTimedOut",
     ]  # fmt: skip
     record = workflow.decision(arn)
     assert (record["decision"], record["source"]) == ("ESCALATED", "system")

@@ -380,3 +380,28 @@ def test_a_video_replaced_during_moderation_is_not_reviewed_and_only_its_version
     assert {"Key": "vidmod-decision", "Value": "FAILED"} in tags
     newer = workflow.s3.get_object_tagging(Bucket=bucket, Key="replaced.mp4", VersionId=current)["TagSet"]
     assert {"Key": "vidmod-execution", "Value": arn.rsplit(":", 1)[-1]} not in newer
+
+
+def test_a_video_replaced_during_its_review_is_still_reviewed_and_decided_as_the_analysed_version(workflow):
+    """The reviewer watches start_human_review's copy of the analysed version (A2I's links have no version): an
+    upload while the task is open changes nothing they see, and the verdict is recorded for that version."""
+    bucket, key = workflow.stack.media_bucket, "replaced-in-review.mp4"
+    results = workflow.stack.resources.bucket_name("ResultsBucket")
+    workflow.scripted.script(key, Script(labels=[WEAPON]))
+    analysed = workflow.upload(key, b"\x02" * 64)
+    arn = workflow.execution_for(key)
+    loop = workflow.wait_for_review(arn)
+    current = workflow.upload(key, b"\x03" * 64)  # the key now holds other content (with its own execution)
+    video = workflow.stack.a2i.input_content(loop)["video"]
+    assert video["uri"] == f"s3://{results}/review-media/{loop}/{key}"  # what grant_read_access gives the reviewer
+    assert (video["sourceUri"], video["versionId"]) == (f"s3://{bucket}/{key}", analysed)
+    copy = workflow.s3.get_object(Bucket=results, Key=f"review-media/{loop}/{key}")["Body"].read()
+    assert copy == b"\x02" * 64 and workflow.s3.get_object(Bucket=bucket, Key=key)["VersionId"] == current
+    workflow.review(loop, "REJECT", reviewer="carol")
+    result = workflow.wait(arn)
+    assert result["status"] == "SUCCEEDED"
+    assert (workflow.decision(arn)["decision"], workflow.decision(arn)["source"]) == ("REJECT", "human")
+    tags = workflow.s3.get_object_tagging(Bucket=bucket, Key=key, VersionId=analysed)["TagSet"]
+    assert {"Key": "vidmod-decision", "Value": "REJECT"} in tags
+    newer = workflow.s3.get_object_tagging(Bucket=bucket, Key=key, VersionId=current)["TagSet"]
+    assert {"Key": "vidmod-decision", "Value": "REJECT"} not in newer  # the new version awaits its own verdict

@@ -1,7 +1,8 @@
 """Read the archived copy of an execution (Step Functions forgets a finished history after 90 days).
 
-``functions/archive_execution`` writes ``vidmod_contracts.archive.build_archive`` at ``archive_key`` once per
-finished execution: ``{"format": 1, "execution": <DescribeExecution>, "events": [...], "archivedAt": ...}``
+``functions/archive_execution`` writes ``vidmod_contracts.archive.build_archive`` once per end of an execution
+(``archive_key`` for the first, one more key per redrive: ``vidmod.audit.sources`` reads the latest):
+``{"format": 1, "execution": <DescribeExecution>, "events": [...], "archivedAt": ...}``
 with ISO-8601 times. ``parse_archive`` is the one place that reads that format.
 """
 
@@ -62,11 +63,12 @@ def _versions(s3, bucket: str, key: str) -> list[str]:
     return [v["VersionId"] for v in sorted(reversed(versions), key=lambda v: v["LastModified"])]
 
 
-def read_archive(s3, bucket: str, execution_arn: str) -> Archived | None:
-    """The first version written (a later one would be a forgery: the bucket is versioned, so Object Lock keeps
-    the original but not from being shadowed). None when there is no archive (not finished yet, or never
-    archived)."""
-    key = archive_key(execution_arn)
+def read_archive(s3, bucket: str, execution_arn: str, key: str | None = None) -> Archived | None:
+    """The first version written at ``key`` (default: the archive of the execution's first end; a redriven
+    execution has one more per redrive). A later version would be a forgery: the bucket is versioned, so Object
+    Lock keeps the original but not from being shadowed. None when there is no archive (not finished yet, or
+    never archived)."""
+    key = key or archive_key(execution_arn)
     try:
         versions = _versions(s3, bucket, key)
         if not versions:

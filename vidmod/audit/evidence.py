@@ -72,8 +72,7 @@ def output_shape(document: object) -> bool:
         _segments(content.get("segments") or [])
         and _objects(answers)
         and all(
-            isinstance(a.get("answerContent") or {}, dict) and _number(a.get("timeSpentInSeconds", 0))
-            for a in answers
+            isinstance(a.get("answerContent") or {}, dict) and _number(a.get("timeSpentInSeconds", 0)) for a in answers
         )
     )
 

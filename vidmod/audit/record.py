@@ -1,30 +1,21 @@
 """Tamper evidence for the decision record.
 
 The history's ``RecordDecision`` ``TaskScheduled`` event holds the exact DynamoDB item Step Functions wrote
-(``taskScheduledEventDetails.parameters``), hash included. So every stored attribute is compared with what
-was written, and the hash is recomputed from the history's ``$.final`` with the ASL's formula.
+(``taskScheduledEventDetails.parameters``), hash and hash version included. So every stored attribute is
+compared with what was written, and the hash is recomputed from the history's ``$.final`` (and from the stored
+record's own fields) under the record's own ``hashVersion`` (``vidmod_contracts.record_hash``, the code
+SealRecord runs; a record from before versions existed is version "1").
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
 from vidmod.audit.history import iso
+from vidmod_contracts.record_hash import FIELDS, record_hash
 
 RECORD_STATE = "RecordDecision"
-# RecordDecision: States.Hash(States.Format('{}|{}|…', $.final.<these>), 'SHA-256')
-HASHED_FIELDS = [
-    "executionArn",
-    "videoUri",
-    "versionId",
-    "decision",
-    "source",
-    "reviewer",
-    "ruleSetVersion",
-    "evidenceSha256",
-]
 
 
 @dataclass
@@ -37,16 +28,23 @@ class RecordWrite:
     succeeded: bool = False
 
 
-def _format(value: object) -> str:
-    """How States.Format renders one argument."""
-    if value is None:
-        return "null"
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+def hash_version(item: dict) -> str:
+    """The hash version of a record ({name: value}): its ``hashVersion``, "1" for records written before it."""
+    version = item.get("hashVersion", "1")
+    return version if isinstance(version, str) else repr(version)
 
 
-def record_hash(facts: dict) -> str:
-    """The SHA-256 RecordDecision computes, from ``$.final`` (or from a record's own fields)."""
-    return hashlib.sha256("|".join(_format(facts.get(name, "")) for name in HASHED_FIELDS).encode()).hexdigest()
+def _hash_finding(facts: dict, item: dict, where: str, what: str) -> str | None:
+    """None if ``item``'s recordSha256 is ``facts``' hash under ``item``'s version; else what is wrong."""
+    version = hash_version(item)
+    if version not in FIELDS:
+        return (
+            f"{where} hashVersion {_short(version)} is not a hash version this audit knows "
+            f"({', '.join(FIELDS)}): its recordSha256 cannot be checked"
+        )
+    if item.get("recordSha256") != record_hash(facts, version):
+        return what.format(version=version)
+    return None
 
 
 def plain(item: dict | None) -> dict | None:
@@ -111,8 +109,9 @@ def check_history(final: dict, write: RecordWrite) -> list[str]:
     for name, value in written.items():
         if name != "recordSha256" and name in final and value != final[name]:
             findings.append(f"history: RecordDecision wrote {name} {_short(value)}, $.final has {_short(final[name])}")
-    if written.get("recordSha256") != record_hash(final):
-        findings.append("history: the recordSha256 RecordDecision computed is not SHA-256 of $.final's hashed fields")
+    what = "history: the recordSha256 RecordDecision wrote is not the version {version} hash of $.final"
+    if finding := _hash_finding(final, written, "history: RecordDecision's", what):
+        findings.append(finding)
     return findings
 
 
@@ -134,6 +133,7 @@ def check_record(
         return findings, ["in progress: RecordDecision has not completed" if running else "RecordDecision failed"]
     findings += compare_items(stored, write.item)
     own = plain(stored) or {}
-    if own.get("recordSha256") != record_hash(own):
-        findings.append("record recordSha256 does not match the record's own hashed fields: the record was altered")
+    what = "record recordSha256 is not the version {version} hash of the record's own fields: the record was altered"
+    if finding := _hash_finding(own, own, "record", what):
+        findings.append(finding)
     return findings, []

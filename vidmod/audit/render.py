@@ -160,7 +160,8 @@ def print_text(report: AuditReport, console: Console) -> None:
     for finding in report.integrity:
         p(_line(("INTEGRITY ", "bold red"), finding))
     if not report.integrity:
-        p(_line(("integrity ok", "green"), ": record, history and evidence agree"))
+        checked = f" (record hash version {report.recordHashVersion})" if report.recordHashVersion else ""
+        p(_line(("integrity ok", "green"), f": record, history and evidence agree{checked}"))
     for note in report.notes:
         p(_line(("note ", "yellow"), note))
     table = Table("time", "state", "event", "note")

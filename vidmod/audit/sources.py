@@ -11,11 +11,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vidmod.audit.archive import MISSING, compare, overwrite_findings, read_archive
+from vidmod.audit.archive import MISSING, Archived, compare, overwrite_findings, read_archive
 from vidmod.audit.history import all_events, iso
 from vidmod.audit.record import record_key, record_write
 from vidmod.audit.timeline import AuditReport, build_report
-from vidmod_contracts.archive import archive_prefix
+from vidmod_contracts.archive import (
+    archive_key,
+    archive_prefix,
+    execution_archives_prefix,
+    latest_archive_key,
+    redrive_count_of,
+)
 from vidmod_contracts.executions import execution_arn, name_stem
 
 
@@ -54,6 +60,28 @@ class AuditSources:
                 return None
             raise
 
+    def archive(self, arn: str) -> tuple[Archived | None, list[str]]:
+        """The archive of the execution's latest run (each end of a redriven execution has its own, and the
+        latest holds every earlier run's events too), and the keys of all its archives."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.archive_bucket, Prefix=execution_archives_prefix(arn)
+        )
+        try:
+            keys = [
+                o["Key"]
+                for page in pages
+                for o in page.get("Contents", [])
+                if redrive_count_of(arn, o["Key"]) is not None
+            ]
+            key = latest_archive_key(arn, keys)
+            if key is None:
+                return None, []
+            return read_archive(self.s3, self.archive_bucket, arn, key), keys
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in MISSING:
+                return None, []
+            raise
+
     def record(self, key: dict) -> dict | None:
         return self.ddb.get_item(TableName=self.decisions_table, Key=key, ConsistentRead=True).get("Item")
 
@@ -69,18 +97,18 @@ class AuditSources:
                     raise
         where = f"s3://{self.archive_bucket}" if self.archive_bucket else "no audit bucket configured"
         try:
-            archived = read_archive(self.s3, self.archive_bucket, arn) if self.archive_bucket else None
+            archived, keys = self.archive(arn) if self.archive_bucket else (None, [])
         except ClientError as error:
             if live is None:
                 raise
-            archived, where = None, f"{where} unreadable: {error.response.get('Error', {}).get('Code')}"
+            archived, keys = None, []
+            where = f"{where} unreadable: {error.response.get('Error', {}).get('Code')}"
+        notes = []
+        if archived is not None and len(keys) > 1:
+            notes.append(f"{len(keys)} archives of this execution (one per end: it was redriven): read {archived.key}")
         if live is not None:
-            history = History(live, "GetExecutionHistory")
-            if archived is not None:
-                history.findings = overwrite_findings(archived) + compare(archived, live, described)
-                history.source += f", matched against the archive s3://{self.archive_bucket}/{archived.key}"
-            elif (described or {}).get("status") != "RUNNING":
-                history.notes.append(f"not archived ({where}): after 90 days this history is gone")
+            history = History(live, "GetExecutionHistory", notes=notes)
+            self._check_live(history, arn, archived, described or {}, where)
             return history
         if archived is None:
             raise LookupError(
@@ -89,7 +117,27 @@ class AuditSources:
             )
         history = History(archived.events, f"archive s3://{self.archive_bucket}/{archived.key} ({archived.archivedAt})")
         history.findings = overwrite_findings(archived)
+        history.notes = notes
         return history
+
+    def _check_live(self, history: History, arn: str, archived: Archived | None, described: dict, where: str) -> None:
+        """Compare the live history with the archive of its latest archived run; say when a run that ended
+        has no archive."""
+        runs = int(described.get("redriveCount") or 0)  # how often the execution was redriven so far
+        archived_run = -1 if archived is None else redrive_count_of(arn, archived.key) or 0
+        if archived is not None:
+            live, checked = history.events, described
+            if archived_run < runs:  # redriven since: the archive holds the history up to that run's end
+                live, checked = live[: len(archived.events)], None
+                history.notes.append(
+                    f"the execution was redriven after {archived.key} was written: "
+                    f"its first {len(archived.events)} events were compared"
+                )
+            history.findings = overwrite_findings(archived) + compare(archived, live, checked)
+            history.source += f", matched against the archive s3://{self.archive_bucket}/{archived.key}"
+        if described.get("status") != "RUNNING" and archived_run < runs:
+            unarchived = f"{where}: no {archive_key(arn, runs)}" if runs and self.archive_bucket else where
+            history.notes.append(f"not archived ({unarchived}): after 90 days this history is gone")
 
     # ------------------------------------------------------------------ s3:// targets
     def executions_for_video(self, uri: str, version: str | None = None) -> list[str]:

@@ -20,7 +20,7 @@ from vidmod.audit.evidence import (
     segments_shape,
 )
 from vidmod.audit.history import iso
-from vidmod.audit.record import check_record, plain, record_write
+from vidmod.audit.record import check_record, hash_version, plain, record_write
 
 STATE_OUTPUTS = {  # state → the path its output adds
     "ValidateInput": "job",
@@ -77,6 +77,7 @@ class AuditReport:
     integrity: list[str] = field(default_factory=list)  # findings; empty means consistent
     notes: list[str] = field(default_factory=list)  # explanations that are not findings
     record: dict | None = None
+    recordHashVersion: str = ""  # the version recordSha256 was checked under ("" when no record was written)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,7 +176,9 @@ def build_report(
         report.rules = {name: outputs["EvaluateRules"].get(name) for name in RULE_FACTS}
     report.review = outputs.get("HumanReview")
     report.record = plain(record)
-    findings, notes = check_record(report.final, record_write(events), record, report.status == "RUNNING")
+    write = record_write(events)
+    report.recordHashVersion = hash_version(plain(write.item)) if write is not None else ""
+    findings, notes = check_record(report.final, write, record, report.status == "RUNNING")
     report.integrity += findings
     report.notes += notes
     _check_evidence(report, fetch)

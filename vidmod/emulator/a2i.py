@@ -253,7 +253,9 @@ class HumanLoopRuntime:
                     reference = None
                     if loop.get("HumanLoopStatus") == "InProgress" and isinstance(uri, str) and uri.startswith("s3://"):
                         bucket, _, key = uri[5:].partition("/")
-                        reference = (bucket, key, str(video.get("versionId") or ""))
+                        # versionId is sourceUri's version when uri is start_human_review's (unversioned) copy
+                        pinned = "" if video.get("sourceUri") else str(video.get("versionId") or "")
+                        reference = (bucket, key, pinned)
                     cached = self._media_cache[path.name] = (stamp, reference)
             except (OSError, ValueError, KeyError, AttributeError):
                 continue

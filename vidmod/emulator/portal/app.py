@@ -60,8 +60,9 @@ GENERIC_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
 def grant_read_access(uri: object, video: dict | None = None) -> str:
     """A2I turns an s3:// URI into a short-lived URL; locally it is the portal's media route.
 
-    When ``uri`` is the task's video and the task names the analysed version, the URL asks for exactly that
-    version (``?versionId=``).
+    The task's ``video.versionId`` is a version of ``video.sourceUri`` (the uploaded object; ``video.uri`` is
+    then start_human_review's unversioned copy of that version), or of ``video.uri`` when there is no
+    ``sourceUri``. A URL for that object asks for exactly that version (``?versionId=``).
     """
     text = str(uri)
     if not text.startswith("s3://"):
@@ -70,7 +71,7 @@ def grant_read_access(uri: object, video: dict | None = None) -> str:
     # The key is one path segment (``/`` escaped too): a key like ``x/../other.mp4`` must not let the browser
     # resolve the dot segments into another video's URL.
     url = f"/media/{quote(bucket, safe='')}/{quote(key, safe='')}"
-    if isinstance(video, dict) and video.get("uri") == text and video.get("versionId"):
+    if isinstance(video, dict) and (video.get("sourceUri") or video.get("uri")) == text and video.get("versionId"):
         url += f"?versionId={quote(str(video['versionId']), safe='')}"
     return url
 
