@@ -50,6 +50,15 @@ def test_version_1_is_the_asl_formula_of_before_on_a_history_it_wrote():
     )
 
 
+@pytest.mark.parametrize("name", ["human_review", "approved", "failed", "timed_out"])
+def test_version_2_is_the_hash_sealrecord_wrote_on_a_recorded_run(name):
+    """Records sealed today must verify under every later release: the hashed text may never change."""
+    recording = load_recording(name)
+    record, final = recording["record"], report_from(recording).final
+    assert record["hashVersion"]["S"] == "2"
+    assert record["recordSha256"]["S"] == record_hash({k: v for k, v in final.items() if k not in NOT_STORED}, "2")
+
+
 def test_version_2_is_current_and_covers_every_field_of_the_record():
     assert CURRENT_VERSION == "2" and FIELDS == {"1": VERSION_1_FIELDS, "2": VERSION_2_FIELDS}
     assert set(VERSION_1_FIELDS) < set(VERSION_2_FIELDS)
