@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from vidmod_contracts.history_events import event_details
 from vidmod_contracts.metrics import (
     COUNT,
     DECISIONS,
@@ -40,10 +41,6 @@ def _moment(value: datetime | str) -> datetime:
 
 def _seconds(start: datetime, end: datetime) -> float:
     return round(max(0.0, (end - start).total_seconds()), 3)
-
-
-def _details(event: dict) -> dict:
-    return next((v for k, v in event.items() if k.endswith("EventDetails")), {})
 
 
 @dataclass
@@ -75,7 +72,7 @@ class FigureReader:
         self.job_started: datetime | None = None
 
     def read(self, event: dict) -> None:
-        kind, details = event["type"], _details(event)
+        kind, details = event["type"], event_details(event)
         if kind == "ExecutionRedriven":
             self.figures = ExecutionFigures()
         elif kind.endswith("StateEntered"):

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from vidmod.audit.history import iso
+from vidmod_contracts.history_events import event_details
 from vidmod_contracts.record_hash import FIELDS, record_hash
 
 RECORD_STATE = "RecordDecision"
@@ -55,7 +56,7 @@ def plain(item: dict | None) -> dict | None:
 def record_write(events: list[dict]) -> RecordWrite | None:
     state, write = "", None
     for event in events:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        details = event_details(event)
         if event["type"].endswith("StateEntered"):
             state = details.get("name", "")
         elif state != RECORD_STATE:

@@ -21,6 +21,7 @@ from vidmod.audit.evidence import (
 )
 from vidmod.audit.history import iso
 from vidmod.audit.record import check_record, hash_version, plain, record_write
+from vidmod_contracts.history_events import event_details
 
 STATE_OUTPUTS = {  # state → the path its output adds
     "ValidateInput": "job",
@@ -83,15 +84,11 @@ class AuditReport:
         return asdict(self)
 
 
-def _details(event: dict) -> dict:
-    return next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-
-
 def _read_events(report: AuditReport, events: list[dict]) -> dict[str, dict]:
     """Fill the timeline, submission, final facts and failure; returns each state's output slice."""
     outputs: dict[str, dict] = {}
     for event in events:
-        details, kind, time = _details(event), event["type"], iso(event["timestamp"])
+        details, kind, time = event_details(event), event["type"], iso(event["timestamp"])
         if kind == "ExecutionStarted":
             data = json.loads(details.get("input") or "{}")
             report.startedAt = time

@@ -23,6 +23,7 @@ from vidmod.audit.history import all_events, waiting_in
 from vidmod.cli.progress import DetectorProgress
 from vidmod.emulator.clients import DEFAULT_ENDPOINT, http_api_event, local_client
 from vidmod_contracts.executions import execution_arn
+from vidmod_contracts.history_events import event_details
 from vidmod_contracts.moderation_slots import SlotTable, Usage
 
 console = Console(stderr=False)
@@ -324,7 +325,7 @@ def cmd_history(args) -> int:
     events = all_events(sfn, _execution_arn(args, resources, args.execution))
     table = Table("id", "time", "type", "state / detail")
     for event in events:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        details = event_details(event)
         text = details.get("name") or details.get("error") or details.get("resource") or ""
         table.add_row(str(event["id"]), f"{event['timestamp']:%H:%M:%S.%f}"[:-3], event["type"], str(text))
     console.print(table)
