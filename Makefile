@@ -47,7 +47,7 @@ lint: venv  ## ruff, and import-linter: no upward import and no cycle in vidmod/
 validate: test-deps  ## sam validate --lint, sam build, asl-validator
 	$(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/sam build --cached --parallel >/dev/null
-	npx --no-install asl-validator --json-path statemachine/moderation.asl.json --json-path statemachine/backfill.asl.json
+	npx --no-install asl-validator --json-path statemachine/moderation.asl.json --json-path statemachine/audit.asl.json --json-path statemachine/backfill.asl.json
 
 # Two pytest workers (the machine's 2 cores), a test file per worker at a time: a module's local stack stays in one
 # process, and while one file waits on the workflow's timers the other computes. The order is random
@@ -66,7 +66,7 @@ MUTATE := .mutate
 DECISION_MUTANTS := 'rules.*' 'segments.*' 'vidmod_contracts.*'
 NOT_KILLED := perl -e '$$| = 1; my $$p = ""; while (sysread(STDIN, my $$b, 4096)) { $$p .= $$b; if ($$p =~ s/\A(.*[\r\n])//s) { (my $$o = $$1) =~ s/^\xF0\x9F\x8E\x89 [^\n]*\n//mg; print $$o } } print $$p'
 MUTATION_SCORE := import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); n = sum(v for k, v in s.items() if k != "total"); k, t = s["killed"], s["timeout"]; print(f"decision code: {n} mutants, {k} killed, {t} timed out, {n - k - t} not killed: score {(k + t) / n:.1%}")
-mutate: venv  ## mutation score of the decision code: rules, segments, taxonomy, review answers, record hash
+mutate: venv  ## mutation score of the decision code: rules, segments, taxonomy, review answers, record hash, audit sample
 	rm -rf $(MUTATE) && mkdir -p $(MUTATE)/mutants/layers/contracts
 	ln -s $(CURDIR)/{pyproject.toml,tests,vidmod,layers/contracts/vidmod_contracts} $(MUTATE)/
 	ln -s $(CURDIR)/functions/evaluate_rules/{rules,segments}.py $(MUTATE)/

@@ -10,6 +10,9 @@ for either), so:
   settings differ (a new UI, work team, task count...) or it Failed, it is deleted and created again, and
   refused while a review is still open on it (deleting it would strand that reviewer's work).
 
+Its ``TaskCount`` (distinct reviewers per video) is the stack's ``ReviewersPerVideo`` parameter unless
+``--task-count`` says otherwise.
+
 Running it twice changes nothing the second time.
 """
 
@@ -122,6 +125,17 @@ def describe_stack(cloudformation, stack_name: str) -> tuple[dict[str, str], dic
     (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return outputs, {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+
+def stack_reviewers(parameters: dict[str, str]) -> int | None:
+    """The stack's ``ReviewersPerVideo`` (the flow definition's TaskCount); None for a stack without it."""
+    value = parameters.get("ReviewersPerVideo", "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise FlowDefinitionError(f"the stack's ReviewersPerVideo {value!r} is not a number of reviewers") from None
 
 
 def _not_found(error: ClientError) -> bool:
@@ -261,8 +275,9 @@ def _delete_ui(sagemaker, name: str) -> None:
 def flow_definition_for_stack(
     session, stack_name: str, workteam_arn: str | None = None, task_count: int | None = None
 ) -> Outcome:
-    """What ``make deploy`` runs after ``sam deploy``: the flow definition the stack's parameter names. The work
-    team and task count not given are the existing flow definition's: a later deploy need not repeat them."""
+    """What ``make deploy`` runs after ``sam deploy``: the flow definition the stack's parameter names. The task
+    count not given is the stack's ``ReviewersPerVideo`` (else the existing flow definition's, else 1); the work
+    team not given is the existing flow definition's: a later deploy need not repeat it."""
     outputs, parameters = describe_stack(session.client("cloudformation"), stack_name)
     flow_arn = parameters["FlowDefinitionArn"]
     region, name = flow_arn.split(":")[3], flow_arn.rpartition("/")[2]
@@ -274,7 +289,7 @@ def flow_definition_for_stack(
     sagemaker = session.client("sagemaker")
     current = (describe_flow_definition(sagemaker, name) or {}).get("HumanLoopConfig", {})
     workteam_arn = workteam_arn or current.get("WorkteamArn")
-    task_count = task_count or current.get("TaskCount") or 1
+    task_count = task_count or stack_reviewers(parameters) or current.get("TaskCount") or 1
     if not workteam_arn:
         raise FlowDefinitionError(
             f"no flow definition {name} yet: give the ARN of your reviewers' private work team (--workteam-arn, "
@@ -316,6 +331,8 @@ def add_commands(subparsers) -> None:
     create.add_argument(
         "--workteam-arn", default=None, help="private work team of your reviewers (default: the current one's)"
     )
-    create.add_argument("--task-count", type=int, default=None, help="reviewers per video (default: current, or 1)")
+    create.add_argument(
+        "--task-count", type=int, default=None, help="reviewers per video (default: the stack's ReviewersPerVideo)"
+    )
     create.add_argument("--region", default=None)
     create.set_defaults(func=_create)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from vidmod_contracts.human_loops import FINAL_STATUSES
+from vidmod_contracts.times import iso_millis
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class LoopOutcome:
     failure_code: str | None = None
     failure_reason: str | None = None
     output_uri: str = ""  # A2I's output.json, for a Completed loop
+    creation_time: str = ""  # when the loop was started: the review was requested then
 
     @classmethod
     def from_detail(cls, detail: dict) -> LoopOutcome:
@@ -31,6 +33,7 @@ class LoopOutcome:
             failure_code=detail.get("failureCode"),
             failure_reason=detail.get("failureReason"),
             output_uri=(detail.get("humanLoopOutput") or {}).get("outputS3Uri", ""),
+            creation_time=str(detail.get("creationTime") or ""),
         )
 
     @property
@@ -54,4 +57,5 @@ def replayed_outcome(a2i, loop_name: str, flow_definition_arn: str | None) -> Lo
         failure_code=loop.get("FailureCode"),
         failure_reason=loop.get("FailureReason"),
         output_uri=(loop.get("HumanLoopOutput") or {}).get("OutputS3Uri", ""),
+        creation_time=iso_millis(loop["CreationTime"]) if loop.get("CreationTime") else "",
     )

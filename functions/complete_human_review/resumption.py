@@ -1,7 +1,9 @@
 """Resume the waiting execution with what the loop produced: the reviewers' verdict, or why there is none.
 
 A completed loop's output.json is parsed by ``vidmod_contracts.review_answers`` (the audit re-reads the same
-file, and re-hashes the same bytes). An answer without exactly one overall decision fails the task as
+file, and re-hashes the same bytes): every reviewer's answer (``humanAnswers``, one per TaskCount) is kept and
+consolidated by the loop's consensus rule, with the agreement and when the review was requested. An answer
+without exactly one overall decision (or a repeated reviewer, or an unknown rule) fails the task as
 InvalidReviewOutput rather than leaving the execution waiting until its review timeout.
 """
 
@@ -32,7 +34,7 @@ def resume(sfn, s3, token: str, outcome: LoopOutcome) -> str:
     if outcome.status == "Completed":
         output, sha256 = read_output(s3, outcome.output_uri)
         try:
-            result = parse_output(output, outcome.output_uri, sha256)
+            result = parse_output(output, outcome.output_uri, sha256, requested_at=outcome.creation_time)
         except InvalidReviewOutput as error:
             sfn.send_task_failure(taskToken=token, error="InvalidReviewOutput", cause=str(error)[:CAUSE_CHARS])
             return "InvalidReviewOutput"

@@ -9,6 +9,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from evaluation import evaluate
 
+from vidmod_contracts.audit_sample import audit_sample
+
 logger = Logger(service="vidmod-evaluate-rules")
 s3 = boto3.client("s3")
 MAX_REASONS = 25  # keeps the state payload small; the full list is in segments.json
@@ -24,7 +26,19 @@ def lambda_handler(event: dict, context) -> dict:
         os.environ.get("RULESET_NAME") or "ruleset",
     )
     decision = result.decision
-    logger.info("decided", extra={"outcome": decision.outcome, "segments": len(result.segments)})
+    video = event.get("video") or {}  # the job's video: the content the draw is keyed on (bucket, key, ETag)
+    sample = audit_sample(
+        result.ruleset.auditSample,
+        decision.outcome.value,
+        decision.ruleSetVersion,
+        video.get("bucket", ""),
+        video.get("key", ""),
+        video.get("etag", ""),
+    )
+    logger.info(
+        "decided",
+        extra={"outcome": decision.outcome, "segments": len(result.segments), "auditSampled": sample.sampled},
+    )
     return {
         "outcome": decision.outcome.value,
         "ruleSetVersion": decision.ruleSetVersion,
@@ -38,4 +52,8 @@ def lambda_handler(event: dict, context) -> dict:
         "detections": result.detections,
         "modelVersion": result.model_version,
         "evidenceSha256": result.evidence_sha256,
+        # whether this automatic decision also goes to an audit review (vidmod_contracts.audit_sample)
+        "auditSample": sample.to_dict(),
+        # how several reviewers' answers become one decision (complete_human_review, via the InputContent)
+        "consensus": result.ruleset.consensus,
     }

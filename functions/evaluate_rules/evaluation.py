@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from rules import Decision, decide
+from rules import Decision, RuleSet, decide
 from ruleset_source import active_ruleset
 from segments import Segment, merge_segments
 
@@ -26,6 +26,7 @@ class Evaluation:
     model_version: str
     segments_ref: dict  # {"bucket", "key"} of segments.json
     evidence_sha256: str
+    ruleset: RuleSet  # the rule set that decided (its auditSample rates and consensus rule go with the decision)
 
 
 def read_detections(s3, bucket: str, prefix: str, pages: int) -> list[dict]:
@@ -58,4 +59,5 @@ def evaluate(s3, results: dict, labels: dict, ruleset_uri: str, ruleset_name: st
         model_version=model_version,
         segments_ref={"bucket": results["bucket"], "key": segments_key},
         evidence_sha256=hashlib.sha256(body).hexdigest(),
+        ruleset=ruleset,
     )

@@ -57,6 +57,10 @@ class Coverage(BaseModel):
     note: str = ""
 
 
+AuditedOutcome = Literal["APPROVE", "REJECT"]
+Consolidation = Literal["majority", "any-reject"]
+
+
 class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,6 +73,17 @@ class RuleSet(BaseModel):
     coverage: list[Coverage] = []
     uncovered: Literal["REVIEW", "IGNORE"] = "REVIEW"
     thresholdsInclusive: bool = True  # a confidence equal to a threshold crosses it; false: only one above it
+    # Share of the rules' own decisions, per outcome, that also go to an audit review (0: none; see audit_sample).
+    auditSample: dict[AuditedOutcome, float] = Field(default_factory=dict)
+    # How several reviewers' answers become one decision: "majority" (a tie rejects) or "any-reject".
+    consensus: Consolidation = "majority"
+
+    @model_validator(mode="after")
+    def _rates(self) -> RuleSet:
+        wrong = {outcome: rate for outcome, rate in self.auditSample.items() if not 0 <= rate <= 1}
+        if wrong:
+            raise ValueError(f"auditSample rates must be between 0 and 1: {wrong}")
+        return self
 
     def crosses(self, confidence: float, threshold: float | None) -> bool:
         if threshold is None:

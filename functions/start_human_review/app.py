@@ -25,5 +25,8 @@ def lambda_handler(event: dict, context) -> dict:
     tasks = ReviewTasks(dynamodb, os.environ["REVIEW_TASKS_TABLE"])
     starter = ReviewStarter(s3, a2i, events, tasks, os.environ["FLOW_DEFINITION_ARN"], os.environ["RESULTS_BUCKET"])
     started = starter.start(request, now=int(time.time()))
-    logger.info("human loop started", extra={"humanLoopName": started.loop_name, "segments": started.segments})
+    logger.info(
+        "human loop started",
+        extra={"humanLoopName": started.loop_name, "segments": started.segments, "audit": request.audit is not None},
+    )
     return {"humanLoopName": started.loop_name, "humanLoopArn": started.loop_arn, "status": started.status}

@@ -4,6 +4,9 @@ The task token never goes in here: reviewers can read InputContent. Segments are
 document stays far below A2I's 3 MiB InputContent limit; the strongest are kept, shown in time order.
 ``video.uri`` is the review copy of the analysed version (``review_media``), the one the page plays;
 ``video.sourceUri`` is the uploaded object and ``video.versionId`` the version of it that was analysed.
+``consensus`` is the rule set's rule for several reviewers' answers (complete_human_review reads it back from the
+loop's output). ``audit`` is present only in an audit review (statemachine/audit.asl.json): the automatic
+decision the auditor checks, when and by which execution it was made, and the rules' reasons for it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,33 @@ def select_segments(segments: list[dict], limit: int = MAX_SEGMENTS) -> list[dic
     return sorted(strongest, key=lambda s: (s["startMillis"], s.get("taxonomyLevel", 1), s["name"]))
 
 
+def _reasons(reasons: list[dict]) -> list[dict]:
+    return [
+        {"category": r["category"], "label": r["label"], "band": r["band"], "maxConfidence": r.get("maxConfidence")}
+        for r in reasons
+    ]
+
+
+def audit_content(audit: dict) -> dict:
+    """What the auditor is told of the automatic decision (only these keys: no token, nothing else of the state)."""
+    return {
+        "automaticDecision": audit["automaticDecision"],
+        "decidedAt": audit.get("decidedAt", ""),
+        "executionName": audit.get("executionName", ""),
+        "reasons": _reasons(audit.get("reasons") or []),
+    }
+
+
 def build_input_content(
-    video: dict, copy_uri: str, decision: dict, segments: list[dict], duration_millis: int | None
+    video: dict,
+    copy_uri: str,
+    decision: dict,
+    segments: list[dict],
+    duration_millis: int | None,
+    audit: dict | None = None,
 ) -> dict:
     chosen = select_segments(segments)
-    return {
+    content = {
         "schemaVersion": "1",
         "video": {
             "uri": copy_uri,  # what the reviewer watches: a copy of exactly the analysed version
@@ -32,16 +57,10 @@ def build_input_content(
         },
         "decision": {
             "ruleSetVersion": decision["ruleSetVersion"],
-            "reasons": [
-                {
-                    "category": r["category"],
-                    "label": r["label"],
-                    "band": r["band"],
-                    "maxConfidence": r.get("maxConfidence"),
-                }
-                for r in decision.get("reasons", [])
-            ],
+            "reasons": _reasons(decision.get("reasons", [])),
         },
+        # how several reviewers' answers become one decision (the rule set's; older decisions: majority)
+        "consensus": decision.get("consensus", "majority"),
         "uncoveredCategories": list(decision.get("uncoveredCategories", [])),
         "coveredCategories": list(decision.get("coveredCategories", [])),  # what the detector checked
         # per category, the labels the detector checked and those the reviewer must watch for
@@ -67,3 +86,6 @@ def build_input_content(
         "segmentsTruncated": len(segments) > len(chosen),
         "segmentsTotal": len(segments),
     }
+    if audit:
+        content["audit"] = audit_content(audit)
+    return content

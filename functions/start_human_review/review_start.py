@@ -39,6 +39,7 @@ class ReviewRequest:
     video: dict  # the job's video: bucket, key, uri, name, versionId, etag
     decision: dict  # evaluate_rules' output, with segmentsRef
     duration_millis: int | None
+    audit: dict | None = None  # an audit review: the automatic decision checked (statemachine/audit.asl.json)
 
     @classmethod
     def from_event(cls, event: dict) -> ReviewRequest:
@@ -51,6 +52,7 @@ class ReviewRequest:
             video=event["video"],
             decision=event["decision"],
             duration_millis=(event.get("videoMetadata") or {}).get("DurationMillis"),
+            audit=event.get("audit"),
         )
 
 
@@ -90,7 +92,7 @@ class ReviewStarter:
         ref = request.decision["segmentsRef"]
         segments = json.loads(self.s3.get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"].read())["segments"]
         input_content = build_input_content(
-            request.video, copy.uri, request.decision, segments, request.duration_millis
+            request.video, copy.uri, request.decision, segments, request.duration_millis, request.audit
         )
         loop = start_loop(self.a2i, self.flow_definition_arn, request.loop_name, input_content)
         if loop["HumanLoopStatus"] in FINAL_STATUSES:

@@ -9,12 +9,12 @@ import json
 import pytest
 from audit.golden import load_recording, report_from
 
-from vidmod_contracts.record_hash import VERSION_1_FIELDS, VERSION_2_FIELDS, record_hash
+from vidmod_contracts.record_hash import VERSION_1_FIELDS, VERSION_3_FIELDS, record_hash
 
 ATTRIBUTES = [
     "videoUri", "executionArn", "bucket", "key", "versionId", "decision", "source", "reviewer", "ruleSetVersion",
     "reasons", "modelVersion", "jobId", "humanLoopName", "trigger", "startedAt", "decidedAt", "detail",
-    "evidenceSha256", "admission", "recordSha256", "hashVersion",
+    "evidenceSha256", "admission", "auditSample", "auditOf", "auditVerdict", "recordSha256", "hashVersion",
 ]  # fmt: skip
 ALTERED = "record recordSha256 is not the version {} hash of the record's own fields: the record was altered"
 
@@ -30,13 +30,13 @@ def recording_v1():
     return copy.deepcopy(load_recording("human_review_v1"))
 
 
-def test_the_recording_is_clean_and_sealed_under_version_2(recording):
+def test_the_recording_is_clean_and_sealed_under_version_3(recording):
     report = report_from(recording)
-    assert report.integrity == [] and report.recordHashVersion == "2"
+    assert report.integrity == [] and report.recordHashVersion == "3"
     record = recording["record"]
-    assert record["hashVersion"] == {"S": "2"}
-    pairs = [[name, report.final[name]] for name in VERSION_2_FIELDS]
-    text = json.dumps(["2", pairs], separators=(",", ":"))
+    assert record["hashVersion"] == {"S": "3"}
+    pairs = [[name, report.final[name]] for name in VERSION_3_FIELDS]
+    text = json.dumps(["3", pairs], separators=(",", ":"))
     assert report.record["recordSha256"] == hashlib.sha256(text.encode()).hexdigest() == record_hash(report.final)
     assert set(record) == {*ATTRIBUTES, "executionName"}
     # what SealRecord returned is what RecordDecision wrote
@@ -45,11 +45,11 @@ def test_the_recording_is_clean_and_sealed_under_version_2(recording):
         for e in recording["events"]
         if e.get("stateExitedEventDetails", {}).get("name") == "SealRecord"
     ]
-    assert sealed == {"recordSha256": report.record["recordSha256"], "hashVersion": "2"}
+    assert sealed == {"recordSha256": report.record["recordSha256"], "hashVersion": "3"}
 
 
-def test_every_field_of_the_record_is_hashed_in_version_2_only_eight_were_in_version_1():
-    assert set(VERSION_2_FIELDS) == set(ATTRIBUTES) - {"recordSha256", "hashVersion"} | {"executionName"}
+def test_every_field_of_the_record_is_hashed_in_version_3_only_eight_were_in_version_1():
+    assert set(VERSION_3_FIELDS) == set(ATTRIBUTES) - {"recordSha256", "hashVersion"} | {"executionName"}
     assert len(VERSION_1_FIELDS) == 8
 
 
@@ -59,17 +59,17 @@ def test_every_changed_attribute_is_flagged(recording, attribute):
     findings = report_from(recording).integrity
     assert any(f.startswith(f"record {attribute} is 'tampered' but the workflow wrote") for f in findings), findings
     if attribute == "hashVersion":
-        assert "record hashVersion 'tampered' is not a hash version this audit knows (1, 2): " in findings[-1]
-    else:  # version 2 covers every field, reasons and detail included
-        assert ALTERED.format("2") in findings
+        assert "record hashVersion 'tampered' is not a hash version this audit knows (1, 2, 3): " in findings[-1]
+    else:  # version 3 covers every field, reasons, detail and the audit sample included
+        assert ALTERED.format("3") in findings
 
 
-@pytest.mark.parametrize("attribute", ["reasons", "detail", "modelVersion", "jobId"])
-def test_a_field_only_version_2_covers_is_reported_altered_even_if_the_history_were_lost(recording, attribute):
+@pytest.mark.parametrize("attribute", ["reasons", "detail", "modelVersion", "jobId", "auditSample", "auditVerdict"])
+def test_a_field_only_version_2_or_3_covers_is_reported_altered_even_if_the_history_were_lost(recording, attribute):
     """The record's own hash alone (without the history's item) shows the change, as it did not in version 1."""
     record = recording["record"]
     record[attribute] = {"S": record[attribute]["S"] + " "}
-    assert ALTERED.format("2") in report_from(recording).integrity
+    assert ALTERED.format("3") in report_from(recording).integrity
 
 
 def test_a_version_1_record_still_verifies_under_version_1(recording_v1):
@@ -100,14 +100,14 @@ def test_an_unknown_hash_version_in_the_history_is_reported_not_guessed(recordin
         details = event.get("taskScheduledEventDetails")
         if details and '"recordSha256"' in details["parameters"]:
             parameters = json.loads(details["parameters"])
-            parameters["Item"]["hashVersion"] = {"S": "3"}
+            parameters["Item"]["hashVersion"] = {"S": "4"}
             details["parameters"] = json.dumps(parameters)
-    recording["record"]["hashVersion"] = {"S": "3"}
+    recording["record"]["hashVersion"] = {"S": "4"}
     findings = report_from(recording).integrity
     assert findings == [
-        "history: RecordDecision's hashVersion '3' is not a hash version this audit knows (1, 2): its recordSha256 "
-        "cannot be checked",
-        "record hashVersion '3' is not a hash version this audit knows (1, 2): its recordSha256 cannot be checked",
+        "history: RecordDecision's hashVersion '4' is not a hash version this audit knows (1, 2, 3): its "
+        "recordSha256 cannot be checked",
+        "record hashVersion '4' is not a hash version this audit knows (1, 2, 3): its recordSha256 cannot be checked",
     ]
 
 
@@ -149,7 +149,7 @@ def test_a_history_whose_final_facts_were_edited_is_flagged(recording):
             details["output"] = json.dumps(output)
     findings = report_from(recording).integrity
     assert "history: RecordDecision wrote reviewer 'bob', $.final has 'alice'" in findings
-    assert "history: the recordSha256 RecordDecision wrote is not the version 2 hash of $.final" in findings
+    assert "history: the recordSha256 RecordDecision wrote is not the version 3 hash of $.final" in findings
 
 
 def _edit_object(recording, suffix: str, edit) -> str:

@@ -131,3 +131,27 @@ def test_every_reviewer_of_a_panel_is_shown_with_their_own_verdicts():
     assert "Answers of ann: APPROVE" in html and "Answers of ben: REJECT" in html
     assert "ann: false-positive<br>ben: true-positive" in html
     assert json.loads(json.dumps(answers))  # plain JSON for --format json
+
+
+def test_the_cross_check_consolidates_by_the_loops_own_consensus_rule():
+    shown = [{"name": "Weapons", "parentName": "Violence", "startMillis": 0, "endMillis": 900}]
+    approve, reject = {"decision-approve": {"value": True}}, {"decision-reject": {"value": True}}
+    answers = reviewer_answers(
+        {
+            "inputContent": {"segments": shown, "consensus": "any-reject"},
+            "humanAnswers": [
+                answer("ann", "00", "10", 10.0, approve),
+                answer("ben", "01", "11", 10.0, reject),
+                answer("cat", "02", "12", 10.0, approve),
+            ],
+        }
+    )
+    agreement = {"rule": "any-reject", "answers": 3, "agreeing": 1, "unanimous": False}
+    review = {"reviewer": "ann,ben,cat", "decision": "REJECT", "agreement": agreement}
+    assert cross_check(review, answers, "any-reject") == []
+    # read by majority, the same answers approve: a verdict that does not follow the loop's rule is a finding
+    assert cross_check(review, answers, "majority") == [
+        "A2I output.json says decision 'APPROVE' but the verdict in the history says 'REJECT'",
+        "A2I output.json says agreement {'rule': 'majority', 'answers': 3, 'agreeing': 2, 'unanimous': False} but "
+        "the verdict in the history says {'rule': 'any-reject', 'answers': 3, 'agreeing': 1, 'unanimous': False}",
+    ]

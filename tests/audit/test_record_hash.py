@@ -1,5 +1,6 @@
 """The record hash by version (vidmod_contracts.record_hash): version 1 is exactly the hash the ASL computed
-before SealRecord, so the records written then still verify; version 2 covers every field, unambiguously."""
+before SealRecord, so the records written then still verify; version 2 covers every field, unambiguously; version
+3 adds the audit fields the same way."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vidmod_contracts.record_hash import (
     NOT_STORED,
     VERSION_1_FIELDS,
     VERSION_2_FIELDS,
+    VERSION_3_FIELDS,
     UnhashedFields,
     UnknownHashVersion,
     hashed_text,
@@ -50,20 +52,32 @@ def test_version_1_is_the_asl_formula_of_before_on_a_history_it_wrote():
     )
 
 
-@pytest.mark.parametrize("name", ["human_review", "approved", "failed", "timed_out"])
-def test_version_2_is_the_hash_sealrecord_wrote_on_a_recorded_run(name):
-    """Records sealed today must verify under every later release: the hashed text may never change."""
-    recording = load_recording(name)
-    record, final = recording["record"], report_from(recording).final
-    assert record["hashVersion"]["S"] == "2"
+def test_version_2_is_the_hash_sealrecord_wrote_on_a_recorded_run():
+    """Records sealed under version 2 must verify under every later release: the hashed text may never change.
+    ``human_review_v2`` is kept as recorded before version 3 (never re-record it)."""
+    recording = load_recording("human_review_v2")
+    report = report_from(recording)
+    record, final = recording["record"], report.final
+    assert record["hashVersion"]["S"] == "2" and report.integrity == [] and report.recordHashVersion == "2"
     assert record["recordSha256"]["S"] == record_hash({k: v for k, v in final.items() if k not in NOT_STORED}, "2")
 
 
-def test_version_2_is_current_and_covers_every_field_of_the_record():
-    assert CURRENT_VERSION == "2" and FIELDS == {"1": VERSION_1_FIELDS, "2": VERSION_2_FIELDS}
+@pytest.mark.parametrize("name", ["human_review", "approved", "rejected", "failed", "timed_out"])
+def test_version_3_is_the_hash_sealrecord_wrote_on_a_recorded_run(name):
+    recording = load_recording(name)
+    record, final = recording["record"], report_from(recording).final
+    assert record["hashVersion"]["S"] == "3"
+    assert record["recordSha256"]["S"] == record_hash({k: v for k, v in final.items() if k not in NOT_STORED}, "3")
+
+
+def test_version_3_is_current_and_covers_every_field_of_the_record():
+    assert CURRENT_VERSION == "3"
+    assert FIELDS == {"1": VERSION_1_FIELDS, "2": VERSION_2_FIELDS, "3": VERSION_3_FIELDS}
     assert set(VERSION_1_FIELDS) < set(VERSION_2_FIELDS)
     assert {"reasons", "detail", "modelVersion", "jobId", "trigger", "admission"} <= set(VERSION_2_FIELDS)
-    assert NOT_STORED == ("error",) and not set(NOT_STORED) & set(VERSION_2_FIELDS)
+    assert (*VERSION_2_FIELDS, "auditSample", "auditOf", "auditVerdict") == VERSION_3_FIELDS
+    assert len(VERSION_3_FIELDS) == 23
+    assert NOT_STORED == ("error",) and not set(NOT_STORED) & set(VERSION_3_FIELDS)
 
 
 @pytest.mark.parametrize("field", VERSION_2_FIELDS)
@@ -104,7 +118,7 @@ def test_version_2_hashes_the_version_and_the_fields_in_the_records_order_as_jso
     record = a_record()
     text = hashed_text(dict(reversed(record.items())), "2")
     assert json.loads(text) == ["2", [[name, record[name]] for name in VERSION_2_FIELDS]]
-    assert record_hash(record) == hashlib.sha256(text.encode()).hexdigest()
+    assert record_hash(record, "2") == hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -116,9 +130,9 @@ def test_version_2_renders_a_value_that_is_not_a_string_as_states_format_does(va
     assert record_hash(a_record(reviewer=value), "2") == record_hash(a_record(reviewer=rendered), "2")
 
 
-@pytest.mark.parametrize("version", ["", "0", "3", "v2", 2])
+@pytest.mark.parametrize("version", ["", "0", "4", "v2", 2])
 def test_an_unknown_version_is_refused_not_guessed(version):
-    with pytest.raises(UnknownHashVersion, match="is not one of 1, 2"):
+    with pytest.raises(UnknownHashVersion, match="is not one of 1, 2, 3"):
         record_hash(a_record(), version)
 
 
@@ -126,8 +140,8 @@ def test_seal_hashes_any_length_under_the_current_version():
     """The case the ASL's States.Hash could not do: it takes at most 10,000 characters."""
     record = a_record(detail=json.dumps({"Error": "E", "Cause": "c" * 30_000}))
     sealed = seal(record)
-    assert sealed == {"recordSha256": record_hash(record, "2"), "hashVersion": "2"}
-    assert len(hashed_text(record, "2")) > 30_000
+    assert sealed == {"recordSha256": record_hash(record, "3"), "hashVersion": "3"}
+    assert len(hashed_text(record, "3")) > 30_000
 
 
 def test_seal_leaves_out_the_failures_error_name_which_is_not_stored():

@@ -319,3 +319,88 @@ def test_media_references_are_the_loops_videos(a2i):
     assert runtime.media_references() == {("media", "a.mp4"): {""}, ("media", "b.mp4"): {"v1"}}
     client.delete_human_loop(HumanLoopName="ref-a")
     assert runtime.media_references() == {("media", "b.mp4"): {"v1"}}
+
+
+# ---------------------------------------------------------------- several reviewers per object (TaskCount)
+def answers_of(s3, uri: str) -> list[dict]:
+    return json.loads(s3.get_object(Bucket="results", Key=uri.split("/", 3)[3])["Body"].read())["humanAnswers"]
+
+
+def test_a_loop_waits_for_task_count_distinct_workers_then_writes_every_answer_once(a2i):
+    from vidmod.emulator.a2i import A2IError
+
+    runtime, client, s3, events, _ = a2i
+    runtime.task_counts[FLOW] = 3
+    client.start_human_loop(HumanLoopName="panel", FlowDefinitionArn=FLOW, HumanLoopInput={"InputContent": INPUT})
+    runtime.accept("panel", "ann")
+    runtime.accept("panel", "ben")
+    first = runtime.answer("panel", {"decision-reject": {"value": True}}, "ann")
+    assert (first.output_uri, first.answers, first.needed, first.waiting_for) == ("", 1, 3, 2)
+    assert client.describe_human_loop(HumanLoopName="panel")["HumanLoopStatus"] == "InProgress"
+    assert "HumanLoopOutput" not in client.describe_human_loop(HumanLoopName="panel") and events == []
+    assert runtime.answers("panel") == (["ann"], 3)
+    assert set(runtime.acceptances("panel")) == {"ben"}  # ann answered: she is not reviewing it any more
+    assert set(runtime.accept("panel", "ann")) == {"ben"}  # opening it again does not accept it again
+    (listed,) = [loop for loop in runtime.list_open() if loop["HumanLoopName"] == "panel"]
+    assert (listed["Answered"], listed["TaskCount"]) == (["ann"], 3)
+    with pytest.raises(A2IError) as raised:  # never the same task twice
+        runtime.submit("panel", {"decision-approve": {"value": True}}, "ann")
+    assert (raised.value.code, raised.value.status) == ("ConflictException", 409)
+    assert "already answered" in raised.value.message
+    assert runtime.submit("panel", {"decision-approve": {"value": True}}, "ben") == ""
+    uri = runtime.submit("panel", {"decision-reject": {"value": True}}, "cat")
+    assert uri.endswith("/panel/output.json")
+    answers = answers_of(s3, uri)
+    assert [a["workerId"] for a in answers] == ["ann", "ben", "cat"]  # submission order
+    assert [a["answerContent"] for a in answers] == [
+        {"decision-reject": {"value": True}},
+        {"decision-approve": {"value": True}},
+        {"decision-reject": {"value": True}},
+    ]
+    assert answers[0]["submissionTime"] <= answers[1]["submissionTime"] <= answers[2]["submissionTime"]
+    assert all(set(a) == set(answers_of(s3, uri)[0]) for a in answers)  # each in A2I's shape
+    (event,) = events
+    assert (
+        event["detail"]["humanLoopStatus"] == "Completed" and event["detail"]["humanLoopOutput"]["outputS3Uri"] == uri
+    )
+    assert client.describe_human_loop(HumanLoopName="panel")["HumanLoopStatus"] == "Completed"
+    with pytest.raises(A2IError, match="cannot be submitted again"):
+        runtime.submit("panel", {"decision-approve": {"value": True}}, "dan")
+
+
+def test_saved_answers_survive_a_restart_and_a_loop_keeps_its_own_task_count(a2i):
+    runtime, client, s3, _, state = a2i
+    runtime.task_counts[FLOW] = 2
+    client.start_human_loop(HumanLoopName="durable", FlowDefinitionArn=FLOW, HumanLoopInput={"InputContent": INPUT})
+    runtime.submit("durable", {"decision-approve": {"value": True}}, "ann")
+    saved = json.loads((state / "a2i" / "durable.json").read_text())  # on disk when the call returned
+    assert [a["workerId"] for a in saved["Answers"]] == ["ann"] and saved["TaskCount"] == 2
+    restarted = HumanLoopRuntime(runtime.endpoint_url, state, {FLOW: "s3://results/a2i-output"}, task_counts={FLOW: 3})
+    assert restarted.answers("durable") == (["ann"], 2)  # started with 2: the new count is for new loops
+    uri = restarted.submit("durable", {"decision-reject": {"value": True}}, "ben")
+    assert [a["workerId"] for a in answers_of(s3, uri)] == ["ann", "ben"]
+    assert "Answers" not in json.loads((state / "a2i" / "durable.json").read_text())  # output.json holds them
+
+
+def test_an_answer_that_could_not_be_kept_with_the_loop_is_an_error(a2i, monkeypatch):
+    from vidmod.emulator.a2i import A2IError
+
+    runtime, client, _, _, _ = a2i
+    runtime.task_counts[FLOW] = 2
+    client.start_human_loop(HumanLoopName="disk-full", FlowDefinitionArn=FLOW, HumanLoopInput={"InputContent": INPUT})
+
+    def full(loop):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(runtime, "_save", full)
+    with pytest.raises(A2IError) as raised:
+        runtime.submit("disk-full", {"decision-approve": {"value": True}}, "ann")
+    assert raised.value.status == 500 and "not saved" in raised.value.message
+    monkeypatch.undo()
+    assert runtime.answers("disk-full") == ([], 2)  # ann may submit again
+
+
+@pytest.mark.parametrize("count", [0, 4, "2"])
+def test_task_count_is_one_to_three_workers(tmp_path, count):
+    with pytest.raises(ValueError, match="TaskCount"):
+        HumanLoopRuntime("http://127.0.0.1:1", tmp_path, {FLOW: "s3://results/out"}, task_counts={FLOW: count})

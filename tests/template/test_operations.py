@@ -55,7 +55,7 @@ def of_type(template: dict, kind: str) -> dict[str, dict]:
 def test_stateful_resources_are_retained_on_delete_and_replace(template):
     """Object Lock makes the audit bucket's deletion fail half-way; the records must outlive `sam delete`."""
     log_groups = set(of_type(template, "AWS::Logs::LogGroup"))
-    assert len(log_groups) == 12  # ten functions, two state machines
+    assert len(log_groups) == 13  # ten functions, three state machines
     for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
         retained = {k for k, v in template["Resources"].items() if v.get(policy) == "Retain"}
         assert retained == RETAINED | RETAINED_POLICIES | log_groups, policy
@@ -128,7 +128,7 @@ def test_the_local_stack_resolves_the_namespace_and_ignores_the_operations_resou
         assert function.environment["POWERTOOLS_SERVICE_NAME"] == "vidmod"
     assert set(resources.buckets) == set(of_type(template, "AWS::S3::Bucket"))
     assert set(resources.tables) == set(of_type(template, "AWS::DynamoDB::Table"))
-    assert set(resources.state_machines) == {"ModerationStateMachine", "BackfillStateMachine"}
+    assert set(resources.state_machines) == {"ModerationStateMachine", "AuditStateMachine", "BackfillStateMachine"}
 
 
 def _resolved_alarm_metrics(alarm: dict) -> list[dict]:
@@ -334,7 +334,7 @@ def test_cfn_lint_is_clean_with_the_asl_inlined(template, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     machines = of_type(json.loads(transformed.read_text()), "AWS::StepFunctions::StateMachine")
-    assert len(machines) == 2 and all("States" in m["Properties"]["Definition"] for m in machines.values())
+    assert len(machines) == 3 and all("States" in m["Properties"]["Definition"] for m in machines.values())
     result = _cfn_lint(transformed)
     assert result.returncode == 0, result.stdout + result.stderr
 

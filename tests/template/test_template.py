@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
-from vidmod_contracts.record_hash import NOT_STORED, VERSION_2_FIELDS
+from vidmod_contracts.record_hash import NOT_STORED, VERSION_3_FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_SAM = ROOT / ".venv-sam" / "bin" / "sam"
@@ -417,8 +417,8 @@ def test_the_decision_record_is_built_in_one_state(definition):
     }
     # RecordDecision stores exactly the fields BuildRecord builds (plus SealRecord's hash and its version)
     assert set(states["RecordDecision"]["Parameters"]["Item"]) - {"recordSha256", "hashVersion"} == set(build)
-    # ... and hash version 2 covers each of them, in the record's order (a failure's error is not stored)
-    assert tuple(build) == VERSION_2_FIELDS
+    # ... and hash version 3 covers each of them, in the record's order (a failure's error is not stored)
+    assert tuple(build) == VERSION_3_FIELDS
     assert "error" in NOT_STORED and "error" not in record_item_names(states)
 
 

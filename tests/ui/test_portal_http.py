@@ -455,14 +455,14 @@ def test_video_requests_do_not_wait_behind_a_slow_submit(portal):
     runtime.start_human_loop("slow", FLOW, content("a b.mp4", []))
     login(client)
     client.get("/tasks/slow")
-    real_submit, started, release = runtime.submit, threading.Event(), threading.Event()
+    real_answer, started, release = runtime.answer, threading.Event(), threading.Event()
 
-    def slow_submit(*args, **kwargs):
+    def slow_answer(*args, **kwargs):
         started.set()
         release.wait(30)  # held until the video request has been answered (or, if it waits behind us, 30 s)
-        return real_submit(*args, **kwargs)
+        return real_answer(*args, **kwargs)
 
-    runtime.submit = slow_submit
+    runtime.answer = slow_answer
     posting = threading.Thread(target=lambda: submit(client, "slow"))
     posting.start()
     assert started.wait(30)
@@ -522,3 +522,67 @@ def test_hostile_names_stay_text_on_the_portal_and_audit_pages(portal):
     unknown = audit.get(f"/audit/{quote(attribute, safe='')}")
     assert unknown.status_code == 404
     assert not shown_as_text(unknown.text, "Not found", attribute) & {"script", "img"}
+
+
+# ---------------------------------------------------------------- several reviewers per video (TaskCount)
+def test_a_task_needing_three_reviewers_is_never_given_to_the_same_reviewer_twice(portal):
+    runtime, client, s3 = portal
+    runtime.task_counts[FLOW] = 3
+    runtime.start_human_loop("panel", FLOW, content("panel.mp4", []))
+    login(client, "ann")
+    row = re.search(r"<tr><td><a href='/tasks/panel'>.*?</tr>", client.get("/").text, re.S).group(0)
+    assert "<td class='answers'>0 of 3 answers</td>" in row
+    client.get("/tasks/panel")
+    first = submit(client, "panel", {"decision-reject": {"value": True}})
+    assert first.status_code == 200 and first.json() == {
+        "ok": True,
+        "outputS3Uri": None,
+        "answers": 1,
+        "needed": 3,
+        "redirect": "/",
+    }
+    queue = client.get("/").text
+    assert "Saved: waiting for 2 more reviewers on panel." in queue
+    assert "/tasks/panel" not in queue  # answered: no longer listed for ann
+    page = client.get("/tasks/panel")
+    assert page.status_code == 409 and "You have already answered this task" in page.text
+    assert "waiting for 2 more reviewers" in page.text and "crowd-form" not in page.text  # not the form
+    again = submit(client, "panel", {"decision-approve": {"value": True}})
+    assert again.status_code == 409 and "already answered" in again.json()["message"]
+    assert runtime.answers("panel") == (["ann"], 3)
+
+    client.get("/logout")
+    login(client, "ben")
+    row = re.search(r"<tr><td><a href='/tasks/panel'>.*?</tr>", client.get("/").text, re.S).group(0)
+    assert "<td class='answers'>1 of 3 answers</td>" in row and "ann since" not in row
+    task = client.get("/tasks/panel").text
+    assert "3 reviewers answer this video independently; 1 of 3 answers are in." in task
+    assert submit(client, "panel", {"decision-approve": {"value": True}}).status_code == 200
+    assert "Saved: waiting for 1 more reviewer on panel." in client.get("/").text
+    client.get("/logout")
+    login(client, "cat")
+    last = submit(client, "panel", {"decision-reject": {"value": True}})
+    assert last.status_code == 200 and last.json()["outputS3Uri"].endswith("/panel/output.json")
+    assert "Submitted panel. Thank you." in client.get("/").text
+    answers = read_output(runtime, s3, "panel")["humanAnswers"]
+    assert [(a["workerId"], a["answerContent"]) for a in answers] == [
+        ("ann", {"decision-reject": {"value": True}}),
+        ("ben", {"decision-approve": {"value": True}}),
+        ("cat", {"decision-reject": {"value": True}}),
+    ]
+    page = client.get("/tasks/panel")
+    assert page.status_code == 409 and "This task is Completed" in page.text
+
+
+def test_audit_tasks_carry_an_audit_badge_in_the_queue_and_names_stay_text(portal):
+    runtime, client, _ = portal
+    runtime.start_human_loop("audited", FLOW, content(EVIL, [], audit={"decision": "APPROVE", "reason": EVIL}))
+    runtime.start_human_loop("ordinary", FLOW, content("ordinary.mp4", []))
+    login(client, "<b>ann</b>")
+    queue = client.get("/").text
+    audited = re.search(r"<tr class='audit'><td><a href='/tasks/audited'>.*?</tr>", queue, re.S).group(0)
+    assert "<span class='badge audit'" in audited and ">Audit</span>" in audited
+    assert EVIL not in queue and "&lt;img src=x onerror=" in audited
+    ordinary = re.search(r"<tr><td><a href='/tasks/ordinary'>.*?</tr>", queue, re.S).group(0)
+    assert "Audit" not in ordinary and "<td class='answers'>0 of 1 answers</td>" in ordinary
+    assert "&lt;b&gt;ann&lt;/b&gt;" in queue and "<b>ann</b>" not in queue

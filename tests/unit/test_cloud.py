@@ -380,6 +380,88 @@ def task_count_of(count: int) -> cloud.FlowSettings:
     return cloud.FlowSettings(SETTINGS.name, SETTINGS.workteam_arn, SETTINGS.role_arn, SETTINGS.output_path, count)
 
 
+def deployed_stack(**parameters: str) -> dict:
+    return {
+        "StackName": "vidmod",
+        "CreationTime": "2025-01-01T00:00:00Z",
+        "StackStatus": "UPDATE_COMPLETE",
+        "Parameters": [
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in ({"FlowDefinitionArn": FLOW_ARN} | parameters).items()
+        ],
+        "Outputs": [
+            {"OutputKey": "A2IFlowDefinitionRoleArn", "OutputValue": SETTINGS.role_arn},
+            {"OutputKey": "A2IOutputPath", "OutputValue": SETTINGS.output_path},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("reviewers", "given", "current", "expected"),
+    [
+        ("2", None, 1, 2),  # the stack's ReviewersPerVideo is the default
+        ("3", None, 3, 3),
+        ("1", None, 3, 1),  # back to one reviewer: the parameter, not the old flow definition
+        ("2", 3, 1, 3),  # --task-count overrides it
+        (None, None, 3, 3),  # a stack from before the parameter: the current flow definition's
+    ],
+)
+def test_the_task_count_is_the_stacks_reviewers_per_video_unless_given(
+    monkeypatch, reviewers, given, current, expected
+):
+    session = Session()
+    session.clients["sagemaker"], session.clients["sagemaker-a2i-runtime"] = client("sagemaker"), client("sagemaker")
+    asked = []
+    monkeypatch.setattr(cloud, "ensure_flow_definition", lambda sm, a2i, settings: asked.append(settings) or
+                        cloud.Outcome(FLOW_ARN))  # fmt: skip
+    stack = deployed_stack(**({"ReviewersPerVideo": reviewers} if reviewers else {}))
+    with Stubber(session.clients["cloudformation"]) as cfn, Stubber(session.clients["sagemaker"]) as sm:
+        cfn.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "vidmod"})
+        sm.add_response("describe_flow_definition", flow("Active", "arn:ui", task_count_of(current)))
+        cloud.flow_definition_for_stack(session, "vidmod", task_count=given)
+    assert asked == [task_count_of(expected)]
+
+
+def test_a_changed_reviewers_per_video_replaces_the_flow_definition(template, monkeypatch):
+    """ReviewersPerVideo 1 → 3 after a sam deploy: A2I cannot update a flow definition, so it is made again."""
+    session = Session()
+    session.clients["sagemaker"] = client("sagemaker")
+    session.clients["sagemaker-a2i-runtime"] = client("sagemaker-a2i-runtime")
+    three = task_count_of(3)
+    sagemaker, a2i = session.clients["sagemaker"], session.clients["sagemaker-a2i-runtime"]
+    with (
+        Stubber(session.clients["cloudformation"]) as cfn,
+        Stubber(sagemaker) as stub,
+        Stubber(a2i) as a2i_stub,
+    ):
+        cfn.add_response(
+            "describe_stacks", {"Stacks": [deployed_stack(ReviewersPerVideo="3")]}, {"StackName": "vidmod"}
+        )
+        stub.add_response("describe_flow_definition", flow("Active", ui_arn(template)))  # TaskCount 1, by the stack
+        finds_ui(stub, template)
+        stub.add_response("describe_flow_definition", flow("Active", ui_arn(template)))
+        a2i_stub.add_response("list_human_loops", {"HumanLoopSummaries": []}, {"FlowDefinitionArn": FLOW_ARN})
+        stub.add_response("delete_flow_definition", {}, {"FlowDefinitionName": "vidmod-review"})
+        missing(stub, "describe_flow_definition")
+        stub.add_response(
+            "create_flow_definition",
+            {"FlowDefinitionArn": FLOW_ARN},
+            {
+                "FlowDefinitionName": "vidmod-review",
+                "RoleArn": SETTINGS.role_arn,
+                "OutputConfig": {"S3OutputPath": SETTINGS.output_path},
+                "HumanLoopConfig": three.human_loop_config(ui_arn(template)),
+            },
+        )
+        stub.add_response("describe_flow_definition", flow("Active", ui_arn(template), three))
+        original = cloud.ensure_flow_definition  # with the test's template and without waiting
+        monkeypatch.setattr(cloud, "ensure_flow_definition", lambda sm, a2i_client, settings: original(
+            sm, a2i_client, settings, template, NO_WAIT))  # fmt: skip
+        outcome = cloud.flow_definition_for_stack(session, "vidmod")
+        stub.assert_no_pending_responses()
+    assert outcome.changes == ["replaced flow definition vidmod-review: TaskCount changed"]
+
+
 # ---------------------------------------------------------------------------- make undeploy
 def test_make_undeploy_deletes_the_stack_then_says_what_it_kept_and_how_to_remove_it(tmp_path, capsys):
     template = tmp_path / "template.yaml"

@@ -119,6 +119,9 @@ def test_completed_review_resumes_the_execution_with_the_reviewers_verdict(env, 
     assert output["comment"] == "toy gun"
     assert output["outputSha256"] == hashlib.sha256(stored).hexdigest()  # of the bytes as stored, not re-encoded
     assert [r["workerId"] for r in output["reviewers"]] == ["alice"]
+    assert output["reviewers"][0]["comment"] == "toy gun" and output["reviewers"][0]["verdicts"] == output["verdicts"]
+    assert output["agreement"] == {"rule": "majority", "answers": 1, "agreeing": 1, "unanimous": True}
+    assert output["requestedAt"] == "2026-11-24T10:00:00.000Z"  # the event's creationTime: the loop's start
     assert "s-1" not in kwargs["output"] and "https://cognito" not in kwargs["output"]  # no identityData
     assert status_of(ddb) == "DONE"
 
@@ -242,6 +245,7 @@ def test_a_replayed_loop_is_read_from_a2i_and_resumes_the_task(env, lambda_conte
         stub.add_response("describe_human_loop", completed_loop(FLOW), {"HumanLoopName": "vidmod-abc123"})
         assert app.lambda_handler(replay, lambda_context) == {"sent": "APPROVE"}
     assert sfn.calls[0][0] == "success" and status_of(ddb) == "DONE"
+    assert json.loads(sfn.calls[0][1]["output"])["requestedAt"] == "2026-11-24T10:00:00.000Z"  # A2I's CreationTime
 
 
 def test_a_replay_for_another_flow_definition_is_ignored(env, lambda_context, monkeypatch):
@@ -299,12 +303,15 @@ REJECT_ANSWER = {"decision-approve": {"value": False}, "decision-reject": {"valu
         (["reject", "reject"], "REJECT"),
     ],
 )
-def test_any_reviewer_who_rejects_rejects_the_video_whatever_the_order(aws, load_function, panel, expected):
+def test_under_any_reject_a_reviewer_who_rejects_rejects_the_video_whatever_the_order(
+    aws, load_function, panel, expected
+):
     load_function("complete_human_review")
     from vidmod_contracts import review_answers as parser
 
     workers = ["alice", "bob", "carol"][: len(panel)]
     output = a2i_output({})
+    output["inputContent"]["consensus"] = "any-reject"
     output["humanAnswers"] = [
         a2i_output(APPROVE if choice == "approve" else REJECT_ANSWER, worker=worker)["humanAnswers"][0]
         for choice, worker in zip(panel, workers, strict=True)
@@ -312,6 +319,7 @@ def test_any_reviewer_who_rejects_rejects_the_video_whatever_the_order(aws, load
     result = parser.parse_output(output, "s3://x/y")
     assert result.decision == expected and result.reviewer == ",".join(workers)
     assert [r["decision"] for r in result.reviewers] == [choice.upper() for choice in panel]
+    assert result.agreement["rule"] == "any-reject" and result.agreement["answers"] == len(panel)
 
 
 @pytest.mark.parametrize("value", ["false", "true", 1, 0, "yes", None, [True], {"value": True}])

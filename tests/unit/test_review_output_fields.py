@@ -85,6 +85,8 @@ def test_a_panels_verdict_carries_every_field_of_each_answer_and_the_last_review
                 "submissionTime": "2026-11-24T10:01:30.500Z",
                 "timeSpentInSeconds": 31.5,
                 "identityProviderType": "Cognito",
+                "comment": "looks fine",
+                "verdicts": [{"index": 0, "label": "Drugs & Tobacco", "verdict": "true-positive", "category": ""}],
             },
             {
                 "workerId": "bob",
@@ -93,9 +95,19 @@ def test_a_panels_verdict_carries_every_field_of_each_answer_and_the_last_review
                 "submissionTime": "2026-11-24T10:02:30.500Z",
                 "timeSpentInSeconds": 32.5,
                 "identityProviderType": "SAML",
+                "comment": "a real gun",
+                "verdicts": [
+                    {"index": 0, "label": "Drugs & Tobacco", "verdict": "true-positive", "category": ""},
+                    {"index": 1, "label": "Weapons", "verdict": "false-positive", "category": ""},
+                    {"index": 2, "label": "Corpses", "verdict": "wrong-category", "category": "Violence"},
+                    {"index": 3, "label": "Pills", "verdict": "wrong-category", "category": ""},
+                    {"index": 4, "label": "", "verdict": "false-positive", "category": ""},
+                ],
             },
         ],
         "outputSha256": "ab12",
+        "agreement": {"rule": "majority", "answers": 2, "agreeing": 1, "unanimous": False},  # a tie rejects
+        "requestedAt": "",
     }
 
 
@@ -130,9 +142,13 @@ def test_an_answer_with_only_a_decision_is_read_with_nothing_invented():
                 "submissionTime": "",
                 "timeSpentInSeconds": 0.0,
                 "identityProviderType": "",
+                "comment": "",
+                "verdicts": [],
             }
         ],
         "outputSha256": "",
+        "agreement": {"rule": "majority", "answers": 1, "agreeing": 1, "unanimous": True},
+        "requestedAt": "",
     }
 
 
@@ -148,7 +164,22 @@ def test_verdicts_are_read_only_for_the_segments_the_reviewer_was_shown():
 
 def test_a_long_comment_is_kept_to_its_first_2000_characters():
     result = parse_output(output(answer("alice", 1, ALICE | {"comment": "x" * 2500})), URI)
-    assert result.comment == "x" * 2000
+    assert result.comment == "x" * 2000 and result.reviewers[0]["comment"] == "x" * 2000
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded"),
+    [
+        ("2026-11-24T09:58:00.000Z", "2026-11-24T09:58:00.000Z"),
+        ("2026-11-24T09:58:00Z", "2026-11-24T09:58:00.000Z"),  # one spelling, for latency arithmetic
+        ("2026-11-24T10:58:00.123+01:00", "2026-11-24T09:58:00.123Z"),
+        ("not a time", "not a time"),  # kept as given rather than lost
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_requested_at_is_the_loops_creation_time_in_one_spelling(given, recorded):
+    assert parse_output(output(answer("alice", 1, ALICE)), URI, requested_at=given).requestedAt == recorded
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from vidmod.audit.sources import AuditSources, audit, audit_target
 from vidmod.cli.main import main
 from vidmod.emulator.clients import http_api_event
 from vidmod.emulator.portal.audit_pages import audit_routes
-from vidmod_contracts.record_hash import VERSION_2_FIELDS, record_hash
+from vidmod_contracts.record_hash import VERSION_3_FIELDS, record_hash
 
 pytestmark = pytest.mark.workflow
 EVIL = '<img src=x onerror="window.__pwned=1">'
@@ -166,8 +166,8 @@ def test_approved_by_rules(workflow, approved):
     assert report.rules["reasons"] == [] and report.segments == [] and report.review is None
     assert (report.final["decision"], report.final["source"], report.final["reviewer"]) == ("APPROVE", "rules", "")
     assert report.evidence["segments"]["status"] == "verified"
-    assert (report.record["hashVersion"], report.recordHashVersion) == ("2", "2")
-    assert report.record["recordSha256"] == record_hash(report.final, "2")
+    assert (report.record["hashVersion"], report.recordHashVersion) == ("3", "3")
+    assert report.record["recordSha256"] == record_hash(report.final, "3")
     entered = [t.state for t in report.timeline if t.event == "entered"]
     assert entered[:3] == ["ValidateInput", "WaitForModerationSlot", "StartModeration"]
     assert report.admission["limit"] == 20 and report.admission["grantedAt"] >= report.admission["queuedAt"]
@@ -286,11 +286,11 @@ def test_a_record_too_long_for_states_hash_is_sealed_and_verifies(workflow):
     message = "moov atom " * 3000
     arn, _ = finished(workflow, "audit/long-detail.mp4", Script(status="FAILED", status_message=message))
     report = run_audit(workflow, arn)
-    assert (report.status, report.integrity, report.recordHashVersion) == ("FAILED", [], "2")
+    assert (report.status, report.integrity, report.recordHashVersion) == ("FAILED", [], "3")
     assert report.failure["error"] == "ModerationJobFailed"
     record = report.record
     assert message in json.loads(record["detail"])["Cause"] and len(record["detail"]) > 30_000
-    assert record["recordSha256"] == record_hash({k: v for k, v in record.items() if k in VERSION_2_FIELDS}, "2")
+    assert record["recordSha256"] == record_hash({k: v for k, v in record.items() if k in VERSION_3_FIELDS}, "3")
     assert "SealRecord" in [t.state for t in report.timeline if t.event == "entered"]
 
 
@@ -321,7 +321,9 @@ def record_of(workflow, reviewed):
     assert run_audit(workflow, arn).integrity == []
 
 
-@pytest.mark.parametrize("attribute", ["decision", "reviewer", "reasons", "detail", "trigger", "modelVersion", "jobId"])
+@pytest.mark.parametrize(
+    "attribute", ["decision", "reviewer", "reasons", "detail", "trigger", "modelVersion", "jobId", "auditSample"]
+)
 def test_each_altered_record_attribute_is_flagged(workflow, record_of, attribute):
     arn, item = record_of
     workflow.ddb.update_item(
@@ -333,8 +335,8 @@ def test_each_altered_record_attribute_is_flagged(workflow, record_of, attribute
     )
     findings = run_audit(workflow, arn).integrity
     assert any(f.startswith(f"record {attribute} is 'tampered' but the workflow wrote") for f in findings), findings
-    # hash version 2 covers every field (version 1 left out reasons, detail, trigger, model and job)
-    altered = "record recordSha256 is not the version 2 hash of the record's own fields: the record was altered"
+    # hash version 3 covers every field (version 1 left out reasons, detail, trigger, model and job)
+    altered = "record recordSha256 is not the version 3 hash of the record's own fields: the record was altered"
     assert altered in findings
 
 

@@ -45,7 +45,7 @@ def test_a_decision_the_table_refuses_fails_the_execution_and_says_what_was_deci
     final = json.loads(entered["input"])["final"]
     assert (final["decision"], final["source"], final["versionId"]) == ("APPROVE", "rules", version)
     # sealed before the write failed: the hash it would have stored is beside it
-    assert json.loads(entered["input"])["seal"] == {"recordSha256": record_hash(final, "2"), "hashVersion": "2"}
+    assert json.loads(entered["input"])["seal"] == {"recordSha256": record_hash(final, "3"), "hashVersion": "3"}
     assert states[-4] == "SealRecord"
     tags = workflow.s3.get_object_tagging(Bucket=workflow.stack.media_bucket, Key="unrecorded.mp4")["TagSet"]
     assert not [t for t in tags if t["Key"].startswith("vidmod-")]

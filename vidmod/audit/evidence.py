@@ -112,14 +112,17 @@ def reviewer_answers(output: dict) -> list[dict]:
     ]
 
 
-def cross_check(review: dict, answers: list[dict]) -> list[str]:
-    """The verdict the workflow acted on must be what output.json says the reviewers answered."""
+def cross_check(review: dict, answers: list[dict], rule: str = review_answers.MAJORITY) -> list[str]:
+    """The verdict the workflow acted on must be what output.json says the reviewers answered, consolidated by the
+    consensus rule the loop was started with (``review_answers.consensus_rule``)."""
     if not answers:
         return ["A2I output.json holds no answers, but the history has a verdict"]
-    last = answers[-1]
+    last, decisions = answers[-1], [a["decision"] for a in answers]
+    decision = review_answers.consolidated_decision(decisions, rule)
     said = {
         "reviewer": ",".join(a["workerId"] for a in answers),
-        "decision": review_answers.consolidated_decision(a["decision"] for a in answers),
+        "decision": decision,
+        "agreement": review_answers.agreement(decisions, decision, rule),
         "acceptanceTime": last["acceptanceTime"],
         "submissionTime": last["submissionTime"],
         "timeSpentInSeconds": last["timeSpentInSeconds"],

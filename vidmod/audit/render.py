@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vidmod.audit.sampling import describe_audit
 from vidmod.audit.timeline import AuditReport
 
 TEMPLATE = Path(__file__).with_name("report.liquid.html")
@@ -143,6 +144,30 @@ def _review(report: AuditReport, p) -> None:
         )
 
 
+def _audit(report: AuditReport, p) -> None:
+    """The audit sample and the links between an audited decision and its audits."""
+    sample = report.auditSample
+    if sample and "draw" in sample:
+        drawn = "sampled for an audit" if sample.get("sampled") else "not sampled"
+        compared = "<" if sample.get("sampled") else "≥"
+        p(
+            _line(
+                f"audit sample  {drawn}: draw {_v(sample.get('draw'))} {compared} rate {_v(sample.get('rate'))} "
+                f"for {_v(sample.get('outcome'))} (draw {sample.get('check')})"
+            )
+        )
+    if report.auditOf:
+        audited = report.auditOf
+        p(
+            _line(
+                (f"audit of {_v(audited.get('executionName'))}: {_v(audited.get('auditVerdict'))}", "bold"),
+                f" (automatic {_v(audited.get('automaticDecision'))} at {_v(audited.get('decidedAt'))})",
+            )
+        )
+    for link in report.audits:
+        p(_line((describe_audit(link), "bold"), f" at {_v(link.get('decidedAt'))}"))
+
+
 def print_text(report: AuditReport, console: Console) -> None:
     p = console.print
     _head(report, p)
@@ -155,6 +180,7 @@ def print_text(report: AuditReport, console: Console) -> None:
             f" by {_v(final.get('source'))} {final.get('reviewer') or ''} at {_v(final.get('decidedAt'))}",
         )
     )
+    _audit(report, p)
     if report.failure:
         p(_line((f"failure  {report.failure['error']}: {report.failure['cause']}", "red")))
     for finding in report.integrity:

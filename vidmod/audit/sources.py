@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from vidmod.audit.archive import MISSING, Archived, compare, overwrite_findings, read_archive
 from vidmod.audit.history import all_events, iso
-from vidmod.audit.record import record_key, record_write
+from vidmod.audit.record import plain, record_key, record_write
+from vidmod.audit.sampling import audit_link
 from vidmod.audit.timeline import AuditReport, build_report
 from vidmod_contracts.archive import (
     archive_key,
@@ -41,13 +42,17 @@ class AuditSources:
     decisions_table: str
     state_machine_arn: str = ""
     archive_bucket: str = ""  # AuditBucketName; "" = no archive
+    audit_state_machine_arn: str = ""  # AuditStateMachineArn: completes the names of audit executions
 
     def execution_arn(self, target: str) -> str:
-        """An execution ARN as given, or a name completed with the state machine ARN (like `vidmod status`)."""
+        """An execution ARN as given, or a name completed with the state machine ARN (like `vidmod status`): the
+        audit state machine's for a name ending in ``-audit`` (what the moderation names its audits)."""
         if target.startswith("arn:"):
             if ":execution:" not in target:
                 raise LookupError(f"{target} is not an execution ARN")
             return target
+        if target.endswith("-audit") and self.audit_state_machine_arn:
+            return execution_arn(self.audit_state_machine_arn, target)
         if not self.state_machine_arn:
             raise LookupError(f"{target}: an execution name needs the state machine ARN (--stack-name)")
         return execution_arn(self.state_machine_arn, target)
@@ -84,6 +89,24 @@ class AuditSources:
 
     def record(self, key: dict) -> dict | None:
         return self.ddb.get_item(TableName=self.decisions_table, Key=key, ConsistentRead=True).get("Item")
+
+    def video_records(self, uri: str) -> list[dict]:
+        """Every decision record of the video (every page), as {name: value}."""
+        items, kwargs = (
+            [],
+            {
+                "TableName": self.decisions_table,
+                "KeyConditionExpression": "videoUri = :v",
+                "ExpressionAttributeValues": {":v": {"S": uri}},
+            },
+        )
+        while True:
+            page = self.ddb.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [plain(item) for item in items]
 
     def history(self, arn: str, from_archive: bool = False) -> History:
         """The live history when Step Functions still has it, checked against the archive; else the archive."""
@@ -149,23 +172,10 @@ class AuditSources:
         return arns
 
     def _recorded(self, uri: str, version: str | None) -> list[str]:
-        items, kwargs = (
-            [],
-            {
-                "TableName": self.decisions_table,
-                "KeyConditionExpression": "videoUri = :v",
-                "ExpressionAttributeValues": {":v": {"S": uri}},
-            },
-        )
-        while True:
-            page = self.ddb.query(**kwargs)
-            items += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        chosen = [i for i in items if version is None or i.get("versionId", {}).get("S") == version]
-        chosen.sort(key=lambda i: i.get("startedAt", {}).get("S", ""))
-        return [i["executionArn"]["S"] for i in chosen if "executionArn" in i]
+        """Oldest first; an audit (its own record, started after the decision it audits) follows it."""
+        chosen = [i for i in self.video_records(uri) if version is None or i.get("versionId") == version]
+        chosen.sort(key=lambda i: i.get("startedAt", ""))
+        return [i["executionArn"] for i in chosen if "executionArn" in i]
 
     def _matches(self, input_text: str, uri: str, version: str | None) -> bool:
         video = json.loads(input_text or "{}").get("video") or {}
@@ -218,7 +228,23 @@ def audit(sources: AuditSources, target: str, from_archive: bool = False) -> Aud
     report.notes += history.notes
     if write is not None and write.table and write.table != sources.decisions_table:
         report.notes.append(f"the record was written to table {write.table}; this audit read {sources.decisions_table}")
+    _link_audits(sources, report, key)
     return report
+
+
+def _link_audits(sources: AuditSources, report: AuditReport, key: dict | None) -> None:
+    """An audited decision names its audits (their records name it in ``auditOf``); a sampled one without an
+    audit record yet says so."""
+    if not key or report.auditOf is not None:
+        return
+    name = key["executionName"]["S"]
+    records = [r for r in sources.video_records(key["videoUri"]["S"]) if r.get("auditOf") == name]
+    report.audits = [audit_link(r) for r in sorted(records, key=lambda r: r.get("startedAt", ""))]
+    if report.auditSample.get("sampled") and not report.audits and report.final.get("source") == "rules":
+        report.notes.append(
+            "drawn for an audit, but no audit record names this decision yet (the audit is in progress, "
+            "or was not started: see AuditNotStarted in the timeline)"
+        )
 
 
 def audit_target(

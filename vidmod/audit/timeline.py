@@ -2,7 +2,9 @@
 
 Pure: everything read from AWS is passed in, so a recorded history gives the same report every time
 (tests/audit golden files). The state names below are the audit's contract with
-statemachine/moderation.asl.json.
+statemachine/moderation.asl.json and statemachine/audit.asl.json (an audit of a sampled automatic decision: its
+review is ``AuditReview``, its input names the audited record and the rules' decision; BuildRecord and
+RecordDecision have the moderation's names).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from vidmod.audit.evidence import (
 )
 from vidmod.audit.history import iso
 from vidmod.audit.record import check_record, hash_version, plain, record_write
+from vidmod.audit.sampling import check_sample
 from vidmod_contracts.history_events import event_details
+from vidmod_contracts.review_answers import InvalidReviewOutput, consensus_rule
 
 STATE_OUTPUTS = {  # state → the path its output adds
     "ValidateInput": "job",
@@ -30,6 +34,7 @@ STATE_OUTPUTS = {  # state → the path its output adds
     "StoreLabelsPage": "labels",
     "EvaluateRules": "decision",
     "HumanReview": "review",
+    "AuditReview": "review",
 }
 # States whose output holds $.final (the last one read wins): BuildRecord builds it and AddErrorToRecord adds a
 # failure's error. Histories recorded before BuildRecord existed have it from the outcome state itself.
@@ -79,6 +84,9 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)  # explanations that are not findings
     record: dict | None = None
     recordHashVersion: str = ""  # the version recordSha256 was checked under ("" when no record was written)
+    auditSample: dict = field(default_factory=dict)  # the record's audit sample, its draw recomputed ("check")
+    auditOf: dict | None = None  # an audit execution: the decision it audited and its verdict
+    audits: list[dict] = field(default_factory=list)  # an audited decision: its audits (sources.audit fills it)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +101,9 @@ def _read_events(report: AuditReport, events: list[dict]) -> dict[str, dict]:
             data = json.loads(details.get("input") or "{}")
             report.startedAt = time
             report.submitted = {"video": data.get("video"), "trigger": data.get("trigger"), "at": time}
+            if isinstance(data.get("audited"), dict):  # an audit execution: what it audits, and the rules' why
+                outputs["audited"] = data["audited"]
+                outputs["EvaluateRules"] = data.get("decision") or {}
         elif kind.endswith("StateEntered"):
             report.timeline.append(TimelineEntry(time, details["name"], "entered"))
         elif kind.endswith("StateExited"):
@@ -142,7 +153,12 @@ def _check_evidence(report: AuditReport, fetch: Fetch) -> None:
         report.integrity += [finding] if (finding := check.finding()) else []
     if output is not None and report.review is not None:
         report.answers = reviewer_answers(output)
-        report.integrity += cross_check(report.review, report.answers)
+        try:
+            rule = consensus_rule(output)
+        except InvalidReviewOutput as error:
+            report.integrity.append(f"A2I output.json: {error}")
+        else:
+            report.integrity += cross_check(report.review, report.answers, rule)
     report.segments = annotate_segments(segments, output, report.answers)
 
 
@@ -157,6 +173,17 @@ def build_report(
     report = AuditReport(executionArn=execution_arn, status="RUNNING", historySource=history_source)
     outputs = _read_events(report, events)
     job, labels = outputs.get("ValidateInput", {}), outputs.get("StoreLabelsPage", {})
+    if "audited" in outputs:
+        audited = outputs["audited"]
+        report.auditOf = {
+            "executionName": audited.get("executionName", ""),
+            "executionArn": audited.get("executionArn", ""),
+            "automaticDecision": audited.get("decision", ""),
+            "decidedAt": audited.get("decidedAt", ""),
+            "auditVerdict": report.final.get("auditVerdict", ""),
+        }
+        labels = {"modelVersion": audited.get("modelVersion")}  # the audited execution's detector facts
+        outputs.setdefault("StartModeration", {"jobId": audited.get("jobId")})
     report.submitted["video"] = job.get("video") or report.submitted.get("video")
     # ValidateInput completes the trigger (type "manual" when started by hand); the record keeps that one
     report.submitted["trigger"] = job.get("trigger") or report.submitted.get("trigger")
@@ -171,11 +198,15 @@ def build_report(
     }
     if "EvaluateRules" in outputs:
         report.rules = {name: outputs["EvaluateRules"].get(name) for name in RULE_FACTS}
-    report.review = outputs.get("HumanReview")
+    report.review = outputs.get("HumanReview") or outputs.get("AuditReview")
     report.record = plain(record)
     write = record_write(events)
     report.recordHashVersion = hash_version(plain(write.item)) if write is not None else ""
     findings, notes = check_record(report.final, write, record, report.status == "RUNNING")
+    report.integrity += findings
+    report.notes += notes
+    video, outcome = report.submitted.get("video"), report.rules.get("outcome")
+    report.auditSample, findings, notes = check_sample(report.final, video, outcome)
     report.integrity += findings
     report.notes += notes
     _check_evidence(report, fetch)

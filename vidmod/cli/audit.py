@@ -38,6 +38,7 @@ def local_sources(args: argparse.Namespace) -> AuditSources:
         decisions_table=args.decisions_table or resources.tables["DecisionsTable"]["TableName"],
         state_machine_arn=args.state_machine_arn or resources.state_machine["arn"],
         archive_bucket=args.audit_bucket if args.audit_bucket is not None else archive,
+        audit_state_machine_arn=resources.state_machines.get("AuditStateMachine", {}).get("arn", ""),
     )
 
 
@@ -47,15 +48,23 @@ def aws_sources(args: argparse.Namespace) -> AuditSources:
 
     session = boto3.session.Session(region_name=args.region or _arn_region(args.target))
     table, machine, archive = args.decisions_table, args.state_machine_arn, args.audit_bucket
+    audits = ""
     if not table or not machine or archive is None:
         outputs = stack_outputs(session.client("cloudformation"), args.stack_name)
         table = table or outputs.get("DecisionsTableName", "")
         machine = machine or outputs.get("StateMachineArn", "")
         archive = archive if archive is not None else outputs.get("AuditBucketName", "")
+        audits = outputs.get("AuditStateMachineArn", "")
     if not table:
         raise LookupError(f"stack {args.stack_name} has no DecisionsTableName output; pass --decisions-table")
     return AuditSources(
-        session.client("stepfunctions"), session.client("dynamodb"), session.client("s3"), table, machine, archive
+        session.client("stepfunctions"),
+        session.client("dynamodb"),
+        session.client("s3"),
+        table,
+        machine,
+        archive,
+        audit_state_machine_arn=audits,
     )
 
 

@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-name", default=None, help="default: samconfig.toml's")
     parser.add_argument("--region", default=None, help="default: samconfig.toml's, else the AWS default chain")
     parser.add_argument("--workteam-arn", default=None, help="reviewers' private work team (first deploy)")
-    parser.add_argument("--task-count", type=int, default=None, help="reviewers per video (default: current, or 1)")
+    parser.add_argument(
+        "--task-count", type=int, default=None, help="reviewers per video (default: the stack's ReviewersPerVideo)"
+    )
     args = parser.parse_args(argv)
     try:
         (deploy if args.command == "deploy" else undeploy)(args)

@@ -275,10 +275,18 @@ def cmd_submit(args) -> int:
     return 0
 
 
+def _status_machines(resources) -> list[str]:
+    """The machines `vidmod status` shows: moderation, then its audits (docs/quality.md)."""
+    audits = resources.state_machines.get("AuditStateMachine", {}).get("arn", "")
+    return [resources.state_machine["arn"], *([audits] if audits else [])]
+
+
 def _execution_arn(args, resources, name: str) -> str:
+    """A name completed with its machine's ARN: an audit's name is the moderation's plus ``-audit``."""
     if name.startswith("arn:"):
         return name
-    return execution_arn(resources.state_machine["arn"], name)
+    moderation, *audits = _status_machines(resources)
+    return execution_arn(audits[0] if audits and name.endswith("-audit") else moderation, name)
 
 
 def cmd_status(args) -> int:
@@ -295,8 +303,13 @@ def cmd_status(args) -> int:
         )
         return 0
     table = Table("execution", "status", "started", "stopped")
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=resources.state_machine["arn"])
-    for execution in (execution for page in pages for execution in page["executions"]):
+    paginator = sfn.get_paginator("list_executions")
+    for execution in (
+        execution
+        for machine in _status_machines(resources)
+        for page in paginator.paginate(stateMachineArn=machine)
+        for execution in page["executions"]
+    ):
         table.add_row(
             execution["name"],
             execution["status"],
@@ -394,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vidmod.cli.backfill import add_commands as add_backfill
 
     add_backfill(commands)
+    from vidmod.cli.metrics import add_commands as add_metrics
+
+    add_metrics(commands)
     return parser
 
 

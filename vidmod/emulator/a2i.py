@@ -10,6 +10,12 @@ once, so a duplicate is harmless.
 
 Besides A2I's own fields a loop's file keeps ``Acceptances`` ({reviewer: time the reviewer first opened
 the task}), which the portal uses for ``acceptanceTime`` and to show who is reviewing a task.
+
+Several reviewers per object: a flow definition's ``TaskCount`` (the template's ``ReviewersPerVideo``; kept in
+each loop's file as the loop starts, as A2I keeps a loop on the flow definition it started with) is how many
+distinct workers must answer. The loop stays InProgress until they have: each answer is saved with the loop
+(``Answers``, in submission order, on disk before the reviewer is told it was saved), a worker who answered
+cannot answer again, and the last answer writes one output.json with every answer in ``humanAnswers``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
@@ -31,6 +38,7 @@ NAME = re.compile(r"[a-z0-9](-*[a-z0-9])*")  # always used with fullmatch ("abc\
 MAX_INPUT = 3_145_728
 MAX_RESULTS = 100
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)  # seconds between attempts to send a pending status event
+TASK_COUNTS = range(1, 4)  # CreateFlowDefinition's TaskCount: 1-3 workers per object
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +64,25 @@ def valid_name(name: object) -> bool:
     return isinstance(name, str) and 1 <= len(name) <= 63 and NAME.fullmatch(name) is not None
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What became of one answer: the loop's output.json once every answer it needs is in, else "" (waiting)."""
+
+    output_uri: str
+    answers: int  # answers the loop has now, this one included
+    needed: int  # the loop's TaskCount
+
+    @property
+    def waiting_for(self) -> int:
+        """How many more reviewers must answer before the loop completes."""
+        return max(self.needed - self.answers, 0)
+
+
+def answered_by(loop: dict) -> list[str]:
+    """The workers who answered a loop still waiting for more answers, in submission order."""
+    return [answer["workerId"] for answer in loop.get("Answers", [])]
+
+
 class HumanLoopRuntime:
     def __init__(
         self,
@@ -64,9 +91,15 @@ class HumanLoopRuntime:
         flow_definitions: dict[str, str],
         region: str = "us-east-1",
         account: str = "123456789012",
+        task_counts: dict[str, int] | None = None,
     ):
+        """``flow_definitions``: ARN → S3 output path; ``task_counts``: ARN → workers per object (default 1)."""
         self.endpoint_url, self.region, self.account = endpoint_url, region, account
         self.flow_definitions = flow_definitions
+        self.task_counts = dict(task_counts or {})
+        for arn, count in self.task_counts.items():
+            if count not in TASK_COUNTS:
+                raise ValueError(f"TaskCount of {arn} must be 1-3 workers, not {count!r}")
         self.directory = Path(state_dir) / "a2i"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -125,6 +158,7 @@ class HumanLoopRuntime:
                     "HumanLoopArn": f"arn:aws:sagemaker:{self.region}:{self.account}:human-loop/{name}",
                     "HumanLoopStatus": "InProgress",
                     "CreationTime": iso_millis(datetime.now(UTC)),
+                    "TaskCount": self.task_counts.get(flow_definition_arn, 1),
                 }
                 self._save(loop)
                 return loop["HumanLoopArn"]
@@ -164,12 +198,23 @@ class HumanLoopRuntime:
         return sorted(loops, key=lambda loop: loop["CreationTime"])
 
     def list_open(self) -> list[dict]:
-        """Loops waiting for a reviewer, oldest first (with who opened them: ``Acceptances``)."""
+        """Loops waiting for a reviewer, oldest first, with who opened them (``Acceptances``), who answered
+        already (``Answered``, workerIds in submission order) and how many answers they need (``TaskCount``)."""
         return [
-            self._describe(loop) | {"Acceptances": loop.get("Acceptances", {})}
+            self._describe(loop)
+            | {
+                "Acceptances": loop.get("Acceptances", {}),
+                "Answered": answered_by(loop),
+                "TaskCount": loop.get("TaskCount", 1),
+            }
             for loop in self.loops()
             if loop["HumanLoopStatus"] == "InProgress"
         ]
+
+    def answers(self, name: str) -> tuple[list[str], int]:
+        """(the workers who answered so far, the answers the loop needs) of a loop."""
+        loop = self._load(name)
+        return answered_by(loop), loop.get("TaskCount", 1)
 
     def list_loops(
         self,
@@ -221,20 +266,22 @@ class HumanLoopRuntime:
         return summaries, following
 
     def accept(self, name: str, reviewer: str) -> dict[str, str]:
-        """A reviewer opened the task: remember when (the first opening counts; reloads do not reset it).
+        """A reviewer opened the task: remember when (the first opening counts; reloads do not reset it; a
+        reviewer who answered already is not accepting it again).
 
-        Returns every reviewer's first opening of this task, {reviewer: ISO time}.
+        Returns every reviewer's first opening of this task, {reviewer: ISO time}, of those who have not answered.
         """
         with self._lock:
             loop = self._load(name)
             acceptances = loop.setdefault("Acceptances", {})
-            if reviewer not in acceptances and loop["HumanLoopStatus"] == "InProgress":
+            opening = reviewer not in acceptances and reviewer not in answered_by(loop)
+            if opening and loop["HumanLoopStatus"] == "InProgress":
                 acceptances[reviewer] = iso_millis(datetime.now(UTC))
                 self._save(loop)
             return dict(acceptances)
 
     def acceptances(self, name: str) -> dict[str, str]:
-        """{reviewer: ISO time they first opened the task} for a loop nobody has submitted yet."""
+        """{reviewer: ISO time they first opened the task} of the reviewers of an open loop who have not answered."""
         return dict(self._load(name).get("Acceptances", {}))
 
     def media_references(self) -> dict[tuple[str, str], set[str]]:
@@ -265,11 +312,18 @@ class HumanLoopRuntime:
         return references
 
     def submit(self, name: str, answer_content: dict, worker_id: str, acceptance_time: datetime | None = None) -> str:
-        """A reviewer's answer: written once, in A2I's output format and path; then the status event.
+        """A reviewer's answer (see ``answer``); returns the loop's output.json, or "" while it needs more answers."""
+        return self.answer(name, answer_content, worker_id, acceptance_time).output_uri
 
-        ``acceptance_time`` defaults to when ``worker_id`` first opened the task (``accept``). Raises
-        A2IError when the answer was not saved; once it is saved the call succeeds even if the status event
-        cannot be sent yet (it is retried).
+    def answer(
+        self, name: str, answer_content: dict, worker_id: str, acceptance_time: datetime | None = None
+    ) -> Submission:
+        """A reviewer's answer, saved once per worker; the last of the TaskCount answers writes output.json (A2I's
+        format and path, every answer in submission order) and completes the loop, then the status event.
+
+        ``acceptance_time`` defaults to when ``worker_id`` first opened the task (``accept``). Raises A2IError when
+        the answer was not saved (ConflictException: the loop is not open, or this worker answered it already);
+        once it is saved the call succeeds even if the status event cannot be sent yet (it is retried).
         """
         with self._lock:
             loop = self._load(name)
@@ -279,11 +333,41 @@ class HumanLoopRuntime:
                     f"Human loop {name} is {loop['HumanLoopStatus']}: it cannot be submitted again",
                     409,
                 )
+            if worker_id in answered_by(loop):
+                raise A2IError(
+                    "ConflictException",
+                    f"{worker_id} has already answered human loop {name}: a reviewer answers a task once",
+                    409,
+                )
             now = datetime.now(UTC)
+            acceptances = dict(loop.get("Acceptances", {}))
             if acceptance_time is None:
-                accepted = loop.get("Acceptances", {}).get(worker_id)
+                accepted = acceptances.get(worker_id)
                 acceptance_time = _parse_time(accepted, "acceptanceTime") if accepted else now
             acceptance_time = min(acceptance_time, now)
+            answers = [
+                *loop.get("Answers", []),
+                {
+                    "acceptanceTime": iso_millis(acceptance_time),
+                    "submissionTime": iso_millis(now),
+                    "timeSpentInSeconds": round((now - acceptance_time).total_seconds(), 3),
+                    "workerId": worker_id,
+                    "workerMetadata": {
+                        "identityData": {"identityProviderType": "Oidc", "issuer": "vidmod-local", "sub": worker_id}
+                    },
+                    "answerContent": answer_content,
+                },
+            ]
+            acceptances.pop(worker_id, None)
+            needed = loop.get("TaskCount", 1)
+            if len(answers) < needed:  # kept with the loop (on disk before the reviewer hears it was saved)
+                try:
+                    self._save(loop | {"Answers": answers, "Acceptances": acceptances})
+                except Exception as error:
+                    raise A2IError(
+                        "InternalServerException", f"Your answer was not saved ({error}); please submit again", 500
+                    ) from error
+                return Submission("", len(answers), needed)
             prefix = self.flow_definitions[loop["FlowDefinitionArn"]].rstrip("/")
             flow_name = loop["FlowDefinitionArn"].rsplit("/", 1)[-1]
             uri = f"{prefix}/{flow_name}/{now:%Y/%m/%d/%H/%M/%S}/{name}/output.json"
@@ -291,18 +375,7 @@ class HumanLoopRuntime:
                 "flowDefinitionArn": loop["FlowDefinitionArn"],
                 "humanLoopName": name,
                 "inputContent": json.loads(loop["InputContent"]),
-                "humanAnswers": [
-                    {
-                        "acceptanceTime": iso_millis(acceptance_time),
-                        "submissionTime": iso_millis(now),
-                        "timeSpentInSeconds": round((now - acceptance_time).total_seconds(), 3),
-                        "workerId": worker_id,
-                        "workerMetadata": {
-                            "identityData": {"identityProviderType": "Oidc", "issuer": "vidmod-local", "sub": worker_id}
-                        },
-                        "answerContent": answer_content,
-                    }
-                ],
+                "humanAnswers": answers,
             }
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             try:
@@ -310,6 +383,7 @@ class HumanLoopRuntime:
                     Bucket=bucket, Key=key, Body=json.dumps(output).encode(), ContentType="application/json"
                 )
                 loop.pop("Acceptances", None)
+                loop.pop("Answers", None)  # output.json holds them now
                 loop.update(HumanLoopStatus="Completed", OutputS3Uri=uri, EventEmitted=False)
                 self._save(loop)
             except Exception as error:  # any storage failure: the answer was not saved
@@ -317,7 +391,7 @@ class HumanLoopRuntime:
                     "InternalServerException", f"Your answer was not saved ({error}); please submit again", 500
                 ) from error
         self._flush(loop)
-        return uri
+        return Submission(uri, len(answers), needed)
 
     def stop(self, name: str) -> None:
         with self._lock:

@@ -25,6 +25,10 @@ moto runs ASL for real (``execute_state_machine``), but:
 8. DescribeMapRun looks through every execution's worker and ListMapRuns through the execution's, but a
    worker has no environment until its thread starts (an execution just started, or one waiting for its
    worker on a busy machine): moto then answers 500 (AttributeError). Such an execution has no map run yet.
+9. Step Functions' own integration (``arn:aws:states:::states:startExecution``, the moderation starting its
+   audit): the ASL names the parameters as the API reference does (``StateMachineArn``, ``Name``, ``Input``) and
+   moto hands them to boto3 as they are (which wants ``stateMachineArn``: KeyError → States.Runtime); the answer
+   reaches the state as AWS gives it, ``{"ExecutionArn", "StartDate"}`` (epoch milliseconds), not boto3's shape.
 ``tests/emulator/test_moto_patches.py`` fails loudly if a moto upgrade changes any of the patched internals.
 """
 
@@ -56,6 +60,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
     ResourceEvalS3,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution_worker
@@ -299,6 +306,30 @@ def _list_map_runs(self, execution_arn: str) -> dict:
     return {"mapRuns": [record.list_item() for record in _map_runs(execution)]}
 
 
+_ORIGINAL_SFN_TASK = StateTaskServiceSfn._eval_service_task
+
+
+def _sfn_service_task(self, env, resource_runtime_part, normalised_parameters: dict, state_credentials) -> None:
+    """``states:startExecution`` (and the other Step Functions actions): ASL's parameter names → boto3's, and
+    boto3's answer → the one a state gets in AWS (``ExecutionArn``, ``StartDate`` in epoch milliseconds)."""
+    client = _engine_client(resource_runtime_part.region, "stepfunctions")
+    operation = client.meta.service_model.operation_model(
+        client.meta.method_to_api_mapping[self._get_boto_service_action()]
+    )
+    members = {name.lower(): name for name in operation.input_shape.members}
+    for key in list(normalised_parameters):
+        if key not in members.values() and key.lower() in members:
+            normalised_parameters[members[key.lower()]] = normalised_parameters.pop(key)
+    _ORIGINAL_SFN_TASK(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+    response = env.stack.pop()
+    env.stack.append(
+        {
+            name[:1].upper() + name[1:]: int(value.timestamp() * 1000) if isinstance(value, datetime) else value
+            for name, value in response.items()
+        }
+    )
+
+
 def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     """Apply the patches (idempotent) and point the engine's aws-sdk calls at the local endpoint."""
     global LISTENERS
@@ -321,6 +352,7 @@ def install(endpoint_url: str, listeners: Listeners | None = None) -> None:
     for operation in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
         setattr(StepFunctionsParserBackend, operation, _callback(operation))
     StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.update(SDK_SERVICE_NAMES)
+    StateTaskServiceSfn._eval_service_task = _sfn_service_task
     ResourceEvalS3._handle_put_object = staticmethod(_write_map_results)
     ItemReaderS3._handle_list_objects_v2 = staticmethod(_list_every_object)
     for name in _ENGINE_CLIENT_MODULES:

@@ -194,7 +194,14 @@ class LocalStack:
         from vidmod.emulator.a2i import HumanLoopRuntime
 
         output = f"s3://{self.resources.bucket_name('ResultsBucket')}/a2i-output"
-        return HumanLoopRuntime(self.endpoint_url, self.options.state_dir, {FLOW_DEFINITION_ARN: output})
+        # The flow definition's TaskCount: how many distinct reviewers answer each video (loops keep their own).
+        reviewers = int(self.resources.parameters.get("ReviewersPerVideo", "1"))
+        return HumanLoopRuntime(
+            self.endpoint_url,
+            self.options.state_dir,
+            {FLOW_DEFINITION_ARN: output},
+            task_counts={FLOW_DEFINITION_ARN: reviewers},
+        )
 
     def start_portal(self, port: int = 0) -> str:
         """Serve the reviewer portal (renders ui/) on 127.0.0.1; returns its URL."""
@@ -215,7 +222,11 @@ class LocalStack:
                 self.state_machine_arn,
                 self.decisions_table,
                 self.resources.bucket_name("AuditBucket"),
+                self.resources.state_machines.get("AuditStateMachine", {}).get("arn", ""),
             )
+        from vidmod.emulator.portal.metrics_pages import metrics_routes
+
+        routes = [*routes, *metrics_routes(self.endpoint_url, self.decisions_table)]
         app = create_app(
             self.a2i,
             self.endpoint_url,

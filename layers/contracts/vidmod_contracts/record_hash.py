@@ -4,7 +4,8 @@ A record names its version in ``hashVersion`` (absent: "1"), so records sealed u
 verify under it. Version "1" is what RecordDecision computed in the ASL before SealRecord existed,
 ``States.Hash(States.Format('{}|…', 8 fields))``: it left out the reasons, the detail, the model and the job,
 and ``States.Hash`` takes at most 10,000 characters (a record's detail can be longer). Version "2" covers every
-field of the record, hashed in Python without a size limit.
+field of the record, hashed in Python without a size limit. Version "3" adds the audit fields (``auditSample``,
+``auditOf``, ``auditVerdict``: docs/quality.md), hashed the same way.
 """
 
 from __future__ import annotations
@@ -47,11 +48,19 @@ VERSION_2_FIELDS = (
     "humanLoopName",
     "admission",
 )
+# Version "3": version 2's fields, then the audit sample drawn for an automatic decision (a JSON string; "" when the
+# execution failed before the rules) and, on an audit's own record, the audited execution and the verdict.
+VERSION_3_FIELDS = (
+    *VERSION_2_FIELDS,
+    "auditSample",
+    "auditOf",
+    "auditVerdict",
+)
 # In $.final but not stored, so not hashed: a failure's error name (AddErrorToRecord), which the stored detail
 # (the error's JSON) holds anyway.
 NOT_STORED = ("error",)
-FIELDS = {"1": VERSION_1_FIELDS, "2": VERSION_2_FIELDS}
-CURRENT_VERSION = "2"
+FIELDS = {"1": VERSION_1_FIELDS, "2": VERSION_2_FIELDS, "3": VERSION_3_FIELDS}
+CURRENT_VERSION = "3"
 
 
 class UnknownHashVersion(ValueError):
@@ -73,10 +82,10 @@ def hashed_text(facts: dict, version: str) -> str:
     """The text ``recordSha256`` is the SHA-256 of (UTF-8)."""
     if version == "1":
         return "|".join(render(facts.get(name, "")) for name in VERSION_1_FIELDS)
-    if version == "2":
+    if version in ("2", "3"):
         # JSON of [version, [[name, value], ...]]: a '|' or a quote inside a value cannot shift it into another
         # field, and the version is part of what is hashed.
-        pairs = [[name, render(facts[name])] for name in VERSION_2_FIELDS if name in facts]
+        pairs = [[name, render(facts[name])] for name in FIELDS[version] if name in facts]
         return json.dumps([version, pairs], separators=(",", ":"))
     raise UnknownHashVersion(f"record hash version {version!r} is not one of {', '.join(FIELDS)}")
 

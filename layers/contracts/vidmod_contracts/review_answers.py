@@ -4,6 +4,12 @@ complete_human_review turns them into the verdict the workflow acts on; the audi
 checks that verdict against it. Element names in the template are index based (``seg-<i>-tp``), never built
 from label text, so a label like "Drugs & Tobacco" cannot break the mapping; index i refers to
 ``inputContent.segments[i]``. A box counts as checked only when its value is the JSON ``true``.
+
+With several reviewers per video (the flow definition's TaskCount, the template's ``ReviewersPerVideo``) their
+answers are consolidated by the rule set's ``consensus`` rule, which start_human_review puts in the loop's
+InputContent (so output.json carries it back in ``inputContent.consensus``; absent: ``majority``).
+``majority`` approves only when more reviewers approve than reject (a tie rejects); ``any-reject`` rejects
+when any reviewer rejects.
 """
 
 from __future__ import annotations
@@ -11,13 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from vidmod_contracts.times import iso_millis
+
 VERDICTS = {"tp": "true-positive", "fp": "false-positive", "wrong": "wrong-category"}
 APPROVE, REJECT, INVALID = "APPROVE", "REJECT", "INVALID"
 COMMENT_CHARS = 2000
+MAJORITY, ANY_REJECT = "majority", "any-reject"
+CONSENSUS_RULES = (MAJORITY, ANY_REJECT)
 
 
 class InvalidReviewOutput(Exception):
-    """The output does not carry exactly one overall decision per reviewer."""
+    """The output does not carry exactly one overall decision per reviewer, repeats a reviewer, or names a
+    consensus rule this code does not know."""
 
 
 @dataclass
@@ -51,10 +62,13 @@ class ReviewResult:
     acceptanceTime: str
     submissionTime: str
     timeSpentInSeconds: float
-    verdicts: list[SegmentVerdict] = field(default_factory=list)
-    comment: str = ""
-    reviewers: list[dict] = field(default_factory=list)
+    verdicts: list[SegmentVerdict] = field(default_factory=list)  # the last reviewer's (as with one reviewer)
+    comment: str = ""  # the last reviewer's
+    reviewers: list[dict] = field(default_factory=list)  # every answer, in submission order
     outputSha256: str = ""  # hex SHA-256 of output.json as read: lets the audit prove the answers are unchanged
+    # {"rule", "answers", "agreeing" (answers equal to ``decision``), "unanimous"}
+    agreement: dict = field(default_factory=dict)
+    requestedAt: str = ""  # the human loop's creation time, when known ("" otherwise)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,14 +118,47 @@ def reviewer_answers(output: dict) -> list[ReviewerAnswer]:
     return answers
 
 
-def consolidated_decision(decisions: Iterable[str]) -> str:
-    """The panel's decision from each reviewer's: any reject rejects (the conservative reading of a split panel)."""
-    return REJECT if REJECT in set(decisions) else APPROVE
+def consensus_rule(output: dict) -> str:
+    """The consolidation rule the loop was started with (``inputContent.consensus``; older loops: majority)."""
+    content = output.get("inputContent")
+    rule = content.get("consensus", MAJORITY) if isinstance(content, dict) else MAJORITY
+    if rule not in CONSENSUS_RULES:
+        raise InvalidReviewOutput(f"unknown consensus rule {rule!r} (expected one of {', '.join(CONSENSUS_RULES)})")
+    return rule
 
 
-def parse_output(output: dict, output_s3_uri: str, output_sha256: str = "") -> ReviewResult:
-    """The verdict of one or more reviewers; refuses an answer without exactly one overall decision.
+def consolidated_decision(decisions: Iterable[str], rule: str = MAJORITY) -> str:
+    """The panel's decision from each reviewer's, by ``rule``: ``majority`` approves only when more reviewers
+    approve than reject (a tie rejects); ``any-reject`` rejects when any reviewer rejects."""
+    decisions = list(decisions)
+    if rule == ANY_REJECT:
+        return REJECT if REJECT in decisions else APPROVE
+    if rule == MAJORITY:
+        return APPROVE if decisions.count(APPROVE) > decisions.count(REJECT) else REJECT
+    raise InvalidReviewOutput(f"unknown consensus rule {rule!r} (expected one of {', '.join(CONSENSUS_RULES)})")
 
+
+def agreement(decisions: list[str], decision: str, rule: str) -> dict:
+    """How many answers agree with the consolidated ``decision``."""
+    agreeing = decisions.count(decision)
+    return {"rule": rule, "answers": len(decisions), "agreeing": agreeing, "unanimous": agreeing == len(decisions)}
+
+
+def _requested_at(moment: object) -> str:
+    """The loop's creation time in vidmod's one spelling (as given when it cannot be read)."""
+    if not moment:
+        return ""
+    try:
+        return iso_millis(moment)
+    except (TypeError, ValueError):
+        return str(moment)
+
+
+def parse_output(output: dict, output_s3_uri: str, output_sha256: str = "", requested_at: object = "") -> ReviewResult:
+    """The verdict of one or more reviewers, consolidated by the loop's consensus rule; refuses an answer without
+    exactly one overall decision, a reviewer who answered twice, and an unknown rule.
+
+    ``requested_at``: the human loop's creation time (the status event's ``creationTime``), when known.
     The result goes into the execution history, the decision record and the vidmod.decision event, so it
     names reviewers by workerId only: identityData (``sub``, ``issuer``) stays in output.json."""
     answers = reviewer_answers(output)
@@ -119,9 +166,15 @@ def parse_output(output: dict, output_s3_uri: str, output_sha256: str = "") -> R
         raise InvalidReviewOutput(f"{output_s3_uri} has no humanAnswers")
     if any(a.decision == INVALID for a in answers):
         raise InvalidReviewOutput("the review must carry exactly one overall decision (approve or reject)")
+    workers = [a.workerId for a in answers]
+    if repeated := sorted({w for w in workers if workers.count(w) > 1}):
+        raise InvalidReviewOutput(f"a reviewer answered more than once: {', '.join(map(repr, repeated))}")
+    rule = consensus_rule(output)
+    decisions = [a.decision for a in answers]
+    decision = consolidated_decision(decisions, rule)
     last = answers[-1]
     return ReviewResult(
-        decision=consolidated_decision(a.decision for a in answers),
+        decision=decision,
         reviewer=",".join(a.workerId for a in answers),
         humanLoopName=output.get("humanLoopName", ""),
         outputS3Uri=output_s3_uri,
@@ -138,8 +191,12 @@ def parse_output(output: dict, output_s3_uri: str, output_sha256: str = "") -> R
                 "submissionTime": a.submissionTime,
                 "timeSpentInSeconds": a.timeSpentInSeconds,
                 "identityProviderType": a.identityProviderType,
+                "comment": a.comment,
+                "verdicts": [asdict(v) for v in a.verdicts],
             }
             for a in answers
         ],
         outputSha256=output_sha256,
+        agreement=agreement(decisions, decision, rule),
+        requestedAt=_requested_at(requested_at),
     )

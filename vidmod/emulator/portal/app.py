@@ -10,6 +10,10 @@ login form carries a CSRF token; a submission must be JSON from a page of the po
 or the page's CSRF token); every page, the media route and the extra (audit) routes need a logged-in
 reviewer; the media route serves only the videos the known human loops refer to, and only as video
 (anything else is an attachment).
+
+Several reviewers per video (the loop's TaskCount): a task stays in the queue until that many distinct
+reviewers have answered; a reviewer who answered no longer sees it, is told so on its page, and cannot submit
+again (409). The queue shows each task's answers so far and marks audit reviews (InputContent ``audit``).
 """
 
 from __future__ import annotations
@@ -110,6 +114,10 @@ def _since(iso: str) -> str:
         return iso
     minutes = int((datetime.now(UTC) - moment).total_seconds() // 60)
     return f"{moment:%Y-%m-%d %H:%M} UTC ({minutes} min ago)"
+
+
+def _more_reviewers(count: int) -> str:
+    return f"{count} more reviewer" + ("" if count == 1 else "s")
 
 
 def _reviewers(acceptances: dict[str, str], me: str | None = None) -> list[dict[str, str]]:
@@ -240,17 +248,23 @@ def create_app(
         now = datetime.now(UTC)
         tasks = []
         for loop in runtime.list_open():
+            if reviewer in loop["Answered"]:  # never the same task twice: this reviewer's answer is in
+                continue
             created = datetime.fromisoformat(loop["CreationTime"].replace("Z", "+00:00"))
             try:
-                video = runtime.input_content(loop["HumanLoopName"]).get("video") or {}
+                content = runtime.input_content(loop["HumanLoopName"])
             except A2IError:  # completed or removed meanwhile
                 continue
+            video = content.get("video") if isinstance(content.get("video"), dict) else {}
             tasks.append(
                 {
                     "name": loop["HumanLoopName"],
                     "video": str(video.get("name", "")),
                     "waiting": int((now - created).total_seconds()),
                     "reviewers": _reviewers(loop.get("Acceptances", {})),
+                    "answers": len(loop["Answered"]),
+                    "needed": loop["TaskCount"],
+                    "audit": bool(content.get("audit")),
                 }
             )
         flash = request.session.pop("flash", None) or None
@@ -283,6 +297,10 @@ def create_app(
             described = runtime.describe(name)
             if described["HumanLoopStatus"] != "InProgress":
                 return page(request, "task_done.liquid.html", 409, status=described["HumanLoopStatus"])
+            answered, needed = runtime.answers(name)
+            if reviewer in answered:  # the answer is in: the form is not shown again
+                waiting = _more_reviewers(needed - len(answered))
+                return page(request, "task_done.liquid.html", 409, status="InProgress", waiting=waiting)
             # The acceptance time lives with the loop (server side), per reviewer; the first opening counts.
             acceptances = runtime.accept(name, reviewer)
             content = runtime.input_content(name)
@@ -292,7 +310,15 @@ def create_app(
         # Markup already: the worker template, its input values escaped by its own autoescaped environment.
         rendered = Markup(rendered.replace(CROWD_SCRIPT, "/static/crowd-polyfill.js"))  # noqa: S704 - see above
         others = _reviewers(acceptances, reviewer)
-        return page(request, "task.liquid.html", name=name, others=others, content=rendered)
+        return page(
+            request,
+            "task.liquid.html",
+            name=name,
+            others=others,
+            content=rendered,
+            answers=len(answered),
+            needed=needed,
+        )
 
     async def submit(request: Request) -> Response:
         reviewer = request.session.get("reviewer")
@@ -310,11 +336,22 @@ def create_app(
         if not isinstance(answer, dict):
             return JSONResponse({"message": "the answer must be a JSON object"}, status_code=400)
         try:
-            uri = await run_in_threadpool(runtime.submit, name, answer, reviewer)
+            saved = await run_in_threadpool(runtime.answer, name, answer, reviewer)
         except A2IError as error:
             return JSONResponse({"message": error.message}, status_code=error.status)
-        request.session["flash"] = f"Submitted {name}. Thank you."
-        return JSONResponse({"ok": True, "outputS3Uri": uri, "redirect": "/"})
+        if saved.waiting_for:
+            request.session["flash"] = f"Saved: waiting for {_more_reviewers(saved.waiting_for)} on {name}."
+        else:
+            request.session["flash"] = f"Submitted {name}. Thank you."
+        return JSONResponse(
+            {
+                "ok": True,
+                "outputS3Uri": saved.output_uri or None,
+                "answers": saved.answers,
+                "needed": saved.needed,
+                "redirect": "/",
+            }
+        )
 
     def media(request: Request) -> Response:
         if not request.session.get("reviewer"):

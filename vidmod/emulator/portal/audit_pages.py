@@ -28,10 +28,19 @@ def _error(title: str, message: str, status_code: int) -> HTMLResponse:
     return render_page("audit_error.liquid.html", status_code, title=title, message=message)
 
 
-def audit_routes(endpoint_url: str, state_machine_arn: str, decisions_table: str, audit_bucket: str) -> list[Route]:
+def audit_routes(
+    endpoint_url: str,
+    state_machine_arn: str,
+    decisions_table: str,
+    audit_bucket: str,
+    audit_state_machine_arn: str = "",
+) -> list[Route]:
+    """The audit pages: moderation executions and, when ``audit_state_machine_arn`` is given, audit executions."""
+    machines = [arn for arn in (state_machine_arn, audit_state_machine_arn) if arn]
+
     def sources() -> AuditSources:
         clients = [local_client(service, endpoint_url) for service in ("stepfunctions", "dynamodb", "s3")]
-        return AuditSources(*clients, decisions_table, state_machine_arn, audit_bucket)
+        return AuditSources(*clients, decisions_table, state_machine_arn, audit_bucket, audit_state_machine_arn)
 
     def decisions(ddb) -> dict[str, dict]:
         """Every decision record (typed), by execution name; the scan is paged."""
@@ -58,8 +67,9 @@ def audit_routes(endpoint_url: str, state_machine_arn: str, decisions_table: str
     def index(request: Request) -> HTMLResponse:
         src = sources()
         recorded = decisions(src.ddb)
-        pages = src.sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
-        executions = sorted((e for p in pages for e in p["executions"]), key=lambda e: e["startDate"], reverse=True)
+        paginator = src.sfn.get_paginator("list_executions")
+        listed = [e for arn in machines for p in paginator.paginate(stateMachineArn=arn) for e in p["executions"]]
+        executions = sorted(listed, key=lambda e: e["startDate"], reverse=True)
         rows = []
         for execution in executions[:INDEX_ROWS]:
             item = recorded.get(execution["name"])

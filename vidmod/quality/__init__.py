@@ -1,0 +1,1 @@
+"""Quality figures of the moderation loop, computed from the decision records and the review outputs they name."""
