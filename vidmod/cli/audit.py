@@ -4,7 +4,6 @@ and against AWS (``--aws``), where names come from the CloudFormation stack's ou
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from contextlib import nullcontext
 
@@ -15,7 +14,7 @@ from rich.rule import Rule
 
 from vidmod.audit.render import print_text, to_html, to_json
 from vidmod.audit.sources import AuditSources, audit_target
-from vidmod.emulator.clients import DEFAULT_ENDPOINT
+from vidmod.cli.targets import add_target_options
 
 EXIT_FINDINGS, EXIT_ERROR = 1, 2
 
@@ -115,15 +114,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--version", help="with s3://…: only executions of this object version")
     parser.add_argument("--format", choices=["text", "json", "html"], default="text")
     parser.add_argument("--output", "-o", help="write the report here instead of stdout")
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("VIDMOD_ENDPOINT", DEFAULT_ENDPOINT),
-        help="local endpoint (default: $VIDMOD_ENDPOINT or %(default)s); '' means AWS",
-    )
-    parser.add_argument("--aws", dest="endpoint_url", action="store_const", const="", help="audit on AWS")
-    parser.add_argument("--region", default=None, help="AWS: default the execution ARN's region, else the chain")
-    parser.add_argument("--stack-name", default="vidmod", help="CloudFormation stack to read names from")
-    parser.add_argument("--decisions-table", default=os.environ.get("VIDMOD_DECISIONS_TABLE"))
+    add_target_options(parser, region_help="AWS: default the execution ARN's region, else the chain")
     parser.add_argument("--state-machine-arn", default=None, help="to complete execution names")
     parser.add_argument("--audit-bucket", default=None, help="archive bucket (AuditBucketName); '' for none")
     parser.add_argument("--from-archive", action="store_true", help="read the archived history, not Step Functions")

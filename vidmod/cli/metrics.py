@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import boto3
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vidmod.emulator.clients import DEFAULT_ENDPOINT
+from vidmod.cli.targets import add_target_options
 from vidmod.quality.figures import Figures
 from vidmod.quality.sources import QualitySources, read_figures
 from vidmod.quality.text import duration, interval, share, share_of
@@ -176,13 +175,5 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--since", default="7d", help=f"start of the window (default: %(default)s): {SPELLINGS}")
     parser.add_argument("--until", default=None, help="end of the window, excluded (default: now); same spellings")
     parser.add_argument("--format", choices=["text", "json"], default="text")
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("VIDMOD_ENDPOINT", DEFAULT_ENDPOINT),
-        help="local endpoint (default: $VIDMOD_ENDPOINT or %(default)s); '' means AWS",
-    )
-    parser.add_argument("--aws", dest="endpoint_url", action="store_const", const="", help="read AWS")
-    parser.add_argument("--region", default=None, help="AWS region (default: the credential chain's)")
-    parser.add_argument("--stack-name", default="vidmod", help="CloudFormation stack to read the table name from")
-    parser.add_argument("--decisions-table", default=os.environ.get("VIDMOD_DECISIONS_TABLE"))
+    add_target_options(parser, region_help="AWS region (default: the credential chain's)")
     parser.set_defaults(func=_run)
