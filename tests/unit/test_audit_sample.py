@@ -25,6 +25,17 @@ def test_the_draw_is_the_documented_hash():
     assert draw("2026-12-02.1", "media", "a.mp4", "abc") == expected
     assert draw("2026-12-02.1", "media", "a.mp4", '"abc"') == expected  # S3's quoted ETag is the same content
     assert 0 <= expected < 1
+    # no ETag known (a record from before the ETag was kept): the empty string is hashed, as documented
+    identity = json.dumps(["vidmod-audit-sample", 1, "2026-12-02.1", "media", "a.mp4", ""]).encode()
+    empty = int.from_bytes(hashlib.sha256(identity).digest()[:8], "big") / 2**64
+    assert draw("2026-12-02.1", "media", "a.mp4", "") == empty
+
+
+def test_a_draw_equal_to_the_rate_is_not_sampled():
+    """Sampled means draw < rate, so over uniform draws in [0, 1) the share sampled is the rate itself."""
+    value = draw("r1", "media", "a.mp4", "abc")
+    assert not audit_sample({"APPROVE": value}, "APPROVE", "r1", "media", "a.mp4", "abc").sampled
+    assert audit_sample({"APPROVE": value + 1e-12}, "APPROVE", "r1", "media", "a.mp4", "abc").sampled
 
 
 def test_the_same_input_is_always_sampled_the_same_way():
