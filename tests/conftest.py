@@ -12,6 +12,9 @@ LONGEST_FIRST = (  # measured with --durations; each takes 40 s or more
     "tests/workflow/test_scenarios.py",
     "tests/workflow/test_review_timeout.py",
     "tests/workflow/test_restart.py",
+    "tests/ui/test_consensus_portal.py",
+    "tests/ui/test_metrics_page.py",
+    "tests/workflow/test_audit_sampling.py",
 )
 
 
