@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from browser import launch_chromium
 from playwright.sync_api import sync_playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.workflow, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 VIDMOD = Path(sys.executable).with_name("vidmod")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
 class Output:
@@ -78,7 +78,7 @@ def test_make_demo_reaches_review_and_finishes_with_the_reviewers_decision(demo,
     assert output.wait_for(r"Open (http://\S+?)/?,", timeout=30)[1] == portal
     assert "Not waiting" not in output.text
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1200})
         page.goto(portal)  # the printed URL: not logged in yet, so the portal asks who is reviewing
         assert page.url.endswith("/login")

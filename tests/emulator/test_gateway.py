@@ -11,13 +11,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from browser import launch_chromium
 from playwright.sync_api import sync_playwright
 
 from vidmod.emulator.clients import local_client
 from vidmod.emulator.event_router import EventRouter
 from vidmod.emulator.gateway import Gateway
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
 @pytest.fixture
@@ -103,7 +102,7 @@ def test_a_page_in_the_browser_can_neither_read_nor_change_anything(endpoint):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/")
             page.wait_for_function("window.done === true", timeout=20_000)

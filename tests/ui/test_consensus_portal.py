@@ -17,15 +17,12 @@ from pathlib import Path
 
 import pytest
 from harness import WEAPON, Workflow, start_stack
-from playwright.sync_api import sync_playwright
 from scripted_rekognition import Script
 
 from vidmod.detector.synthetic import make_test_video
 from vidmod.emulator.stack import FLOW_DEFINITION_ARN
 
 pytestmark = [pytest.mark.browser, pytest.mark.workflow]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip
 SUBMIT_AGAIN = """async (url) => (await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
                    body: JSON.stringify({'decision-approve': {value: true}})})).status"""
 
@@ -36,14 +33,6 @@ def portal(tmp_path_factory):
     url = stack.start_portal(0)
     yield Workflow(stack, scripted), url.rstrip("/")
     stack.stop()
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

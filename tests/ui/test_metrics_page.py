@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 from harness import start_stack
-from playwright.sync_api import sync_playwright
 from quality_fixtures import OUTPUTS, RECORDS, output, record, review_detail, store
 
 pytestmark = [pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 EVIL = '<img src=x onerror="window.__pwned=1;alert(1)">'
 EVIL_CATEGORY = "</text><script>window.__pwned=2;alert(2)</script>"
 MATH = r"$\frac{1}{$ & co"  # would be a (broken) formula if matplotlib parsed it as mathtext
@@ -69,14 +67,6 @@ def local(tmp_path_factory):
 @pytest.fixture(scope="module")
 def portal(local) -> str:
     return local[1]
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def console_error(page, message) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from harness import WEAPON, Workflow, start_stack
-from playwright.sync_api import sync_playwright
 from scripted_rekognition import Script, detection
 
 from vidmod.detector.samples import sample_video_path
@@ -26,16 +25,6 @@ from vidmod.detector.synthetic import make_test_video
 pytestmark = [pytest.mark.browser, pytest.mark.workflow]
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMG = ROOT / "docs" / "img"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 EVIL = '<img src=x onerror="window.__pwned=1;alert(1)">'
 SCRIPT_BREAK = "</script><script>window.__pwned=1;alert(2)</script>"
 PLAYER = "document.getElementById('player')"
@@ -47,14 +36,6 @@ def portal(tmp_path_factory):
     url = stack.start_portal(0)
     yield Workflow(stack, scripted), url.rstrip("/")
     stack.stop()
-
-
-@pytest.fixture(scope="module")
-def chrome():
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from rich.rule import Rule
 
 from vidmod.audit.render import print_text, to_html, to_json
 from vidmod.audit.sources import AuditSources, audit_target
-from vidmod.cli.targets import add_target_options
+from vidmod.cli.targets import add_target_options, read_failure
 
 EXIT_FINDINGS, EXIT_ERROR = 1, 2
 
@@ -95,12 +95,8 @@ def _run(args: argparse.Namespace) -> int:
         reports = audit_target(sources, args.target, args.version, args.from_archive)
     except (LookupError, ValueError) as error:
         return fail(str(error).strip("'\""))
-    except ClientError as error:
-        detail = error.response.get("Error", {})
-        return fail(f"{detail.get('Code')}: {detail.get('Message')}")
-    except BotoCoreError as error:
-        hint = f" (is `vidmod local up` running at {args.endpoint_url}? --aws targets AWS)" if args.endpoint_url else ""
-        return fail(f"{error}{hint}")
+    except (ClientError, BotoCoreError) as error:
+        return fail(read_failure(error, args.endpoint_url))
     try:
         _write(args, reports)
     except OSError as error:

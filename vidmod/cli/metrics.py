@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vidmod.cli.targets import add_target_options
+from vidmod.cli.targets import add_target_options, read_failure
 from vidmod.quality.figures import Figures
 from vidmod.quality.sources import QualitySources, read_figures
 from vidmod.quality.text import duration, interval, share, share_of
@@ -155,12 +155,8 @@ def _run(args: argparse.Namespace) -> int:
         figures = read_figures(sources, window)
     except LookupError as error:
         return fail(str(error).strip("'\""))
-    except ClientError as error:
-        detail = error.response.get("Error", {})
-        return fail(f"{detail.get('Code')}: {detail.get('Message')}")
-    except BotoCoreError as error:
-        hint = f" (is `vidmod local up` running at {args.endpoint_url}? --aws targets AWS)" if args.endpoint_url else ""
-        return fail(f"{error}{hint}")
+    except (ClientError, BotoCoreError) as error:
+        return fail(read_failure(error, args.endpoint_url))
     if args.format == "json":
         sys.stdout.write(json.dumps(figures.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:

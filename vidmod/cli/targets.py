@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from vidmod.emulator.clients import DEFAULT_ENDPOINT
 
 
@@ -20,3 +22,13 @@ def add_target_options(parser: argparse.ArgumentParser, region_help: str) -> Non
     parser.add_argument("--region", default=None, help=region_help)
     parser.add_argument("--stack-name", default="vidmod", help="CloudFormation stack to read names from")
     parser.add_argument("--decisions-table", default=os.environ.get("VIDMOD_DECISIONS_TABLE"))
+
+
+def read_failure(error: ClientError | BotoCoreError, endpoint_url: str) -> str:
+    """One line for a read that AWS refused (its code and message) or that reached nothing (with a hint when the
+    target was the local endpoint)."""
+    if isinstance(error, ClientError):
+        detail = error.response.get("Error", {})
+        return f"{detail.get('Code')}: {detail.get('Message')}"
+    hint = f" (is `vidmod local up` running at {endpoint_url}? --aws targets AWS)" if endpoint_url else ""
+    return f"{error}{hint}"
